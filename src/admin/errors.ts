@@ -1,0 +1,43 @@
+/**
+ * The admin API's error codes and their HTTP status: the one table both the
+ * HTTP layer and the docs follow. Body shape: {"error":{"code","message"}}.
+ */
+export const ADMIN_ERRORS = Object.freeze({
+  invalid_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  consumer_not_found: 404,
+  route_not_found: 404,
+  key_not_found: 404,
+  method_not_allowed: 405,
+  consumer_exists: 409,
+  credential_conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  store_unavailable: 503,
+  internal_error: 500,
+} as const);
+
+export type AdminErrorCode = keyof typeof ADMIN_ERRORS;
+
+/** An admin request refused; `message` is safe to show (never a secret). */
+export class AdminError extends Error {
+  readonly code: AdminErrorCode;
+  readonly status: number;
+  /** The request field at fault, e.g. `auth.source.name`. */
+  readonly field: string | undefined;
+
+  constructor(code: AdminErrorCode, message: string, field?: string) {
+    super(message);
+    this.name = 'AdminError';
+    this.code = code;
+    this.status = ADMIN_ERRORS[code];
+    this.field = field;
+  }
+}
+
+/** A 400 that names the field and says what is wrong with it. */
+export function invalid(field: string, problem: string): AdminError {
+  return new AdminError('invalid_request', `${field}: ${problem}`, field);
+}

@@ -1,0 +1,116 @@
+/**
+ * Composition root: picks the store, wires the replica, the authorizer, the
+ * gRPC server and the admin API. The only module that constructs them.
+ */
+import type { Logger } from 'pino';
+import { Authorizer } from './authz/authorizer.js';
+import type { Config } from './config.js';
+import { ConsumerService } from './consumers/service.js';
+import { AdminServer } from './admin/http.js';
+import { GrpcServer } from './grpc/server.js';
+import { createLogger } from './log.js';
+import { Directory } from './store/directory.js';
+import { FileStore } from './store/file-store.js';
+import { RedisStore } from './store/redis-store.js';
+import { Replicator } from './store/replicator.js';
+import type { ConsumerStore } from './store/store.js';
+
+export interface AppOptions {
+  config: Config;
+  logger?: Logger;
+  /** Clock in epoch ms (tests inject one). */
+  now?: () => number;
+  /** A ready-made store (tests); otherwise chosen from the config. */
+  store?: ConsumerStore;
+}
+
+export interface Ports {
+  grpc: number;
+  admin: number;
+}
+
+export class App {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly directory = new Directory();
+  readonly store: ConsumerStore;
+  readonly replicator: Replicator;
+  readonly service: ConsumerService;
+  readonly authorizer: Authorizer;
+  readonly #grpc: GrpcServer;
+  readonly #admin: AdminServer;
+  #draining = false;
+
+  private constructor(opts: AppOptions, store: ConsumerStore) {
+    this.config = opts.config;
+    this.logger = opts.logger ?? createLogger(opts.config.logLevel);
+    this.store = store;
+    this.replicator = new Replicator({
+      store,
+      directory: this.directory,
+      logger: this.logger,
+      pollMs: opts.config.syncIntervalMs,
+    });
+    this.authorizer = new Authorizer({ directory: this.directory, now: opts.now });
+    this.service = new ConsumerService({ store, now: opts.now });
+    this.#grpc = new GrpcServer({ authorizer: this.authorizer, logger: this.logger });
+    this.#admin = new AdminServer({
+      service: this.service,
+      logger: this.logger,
+      token: opts.config.adminToken,
+      readiness: () => this.readiness(),
+    });
+  }
+
+  static async create(opts: AppOptions): Promise<App> {
+    const c = opts.config;
+    let store = opts.store;
+    if (!store) {
+      if (c.redisUrl) {
+        const redis = new RedisStore({ url: c.redisUrl, keyPrefix: c.redisKeyPrefix });
+        redis.connect();
+        store = redis;
+      } else {
+        store = await FileStore.open({ path: c.dataFile });
+      }
+    }
+    return new App(opts, store);
+  }
+
+  /** Ready: the replica is warm and in step with the store, and not draining. */
+  readiness(): { ready: boolean; warm: boolean; storeConnected: boolean; consumers: number; draining: boolean } {
+    const warm = this.replicator.warm;
+    const storeConnected = this.store.connected;
+    return {
+      ready: warm && this.directory.authoritative && !this.#draining,
+      warm,
+      storeConnected,
+      consumers: this.directory.size,
+      draining: this.#draining,
+    };
+  }
+
+  /** Starts syncing and both servers; gRPC health turns SERVING once the replica is warm. */
+  async start(): Promise<Ports> {
+    this.replicator.start();
+    const grpc = await this.#grpc.listen(this.config.grpcHost, this.config.grpcPort);
+    const admin = await this.#admin.listen(this.config.adminHost, this.config.adminPort);
+    void this.replicator.whenWarm().then(() => {
+      if (!this.#draining) this.#grpc.setServing(true);
+    });
+    this.logger.info(
+      { grpc: `${this.config.grpcHost}:${grpc}`, admin: `${this.config.adminHost}:${admin}`, store: this.config.redisUrl ? 'redis' : 'file' },
+      'consumer-authz listening',
+    );
+    return { grpc, admin };
+  }
+
+  /** Drains in-flight Checks, then closes everything. */
+  async stop(): Promise<void> {
+    this.#draining = true;
+    await this.#grpc.drain(this.config.drainMs);
+    this.replicator.stop();
+    await this.#admin.close();
+    await this.store.close();
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * A Check decision is a value: allow (with who and what to strip) or deny
+ * (with a stable reason). An exception from the authorizer means the service
+ * failed, never that the caller was refused.
+ */
+import type { KeyEntry } from '../store/directory.js';
+import { REASONS, type Reason } from './reasons.js';
+
+/** Where the accepted credential was found, so the edge can strip it. */
+export type Strip =
+  | { readonly header: string; readonly query?: undefined }
+  | { readonly header?: undefined; readonly query: string };
+
+export interface Allow {
+  readonly allow: true;
+  readonly entry: KeyEntry;
+  readonly strip: Strip;
+}
+
+export interface Deny {
+  readonly allow: false;
+  readonly reason: Reason;
+  readonly message: string;
+}
+
+export type Decision = Allow | Deny;
+
+const DENIALS = Object.fromEntries(
+  Object.entries(REASONS).map(([reason, info]) => [reason, Object.freeze({ allow: false, reason, message: info.message })]),
+) as Record<Reason, Deny>;
+
+/** The shared, frozen denial for a reason (no allocation per request). */
+export function deny(reason: Reason): Deny {
+  return DENIALS[reason];
+}

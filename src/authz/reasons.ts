@@ -1,0 +1,41 @@
+/**
+ * The one table that maps a Check denial reason to what Envoy and the client
+ * see: the HTTP status of the denied response and the gRPC status code put in
+ * `CheckResponse.status`. Tests and docs assert these codes; they are stable.
+ */
+
+/** gRPC status codes used in `CheckResponse.status` (google.rpc.Code). */
+export const GrpcCode = {
+  OK: 0,
+  PERMISSION_DENIED: 7,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const;
+export type GrpcCode = (typeof GrpcCode)[keyof typeof GrpcCode];
+
+/** Why a request was denied. */
+export type Reason =
+  | 'missing_credential'
+  | 'invalid_credential'
+  | 'expired_credential'
+  | 'consumer_disabled'
+  | 'route_forbidden'
+  | 'authz_unavailable';
+
+export interface ReasonInfo {
+  readonly http: 401 | 403 | 503;
+  readonly grpc: GrpcCode;
+  /** Default client-facing message; never names a consumer or a secret. */
+  readonly message: string;
+}
+
+export const REASONS: Readonly<Record<Reason, ReasonInfo>> = Object.freeze({
+  missing_credential: { http: 401, grpc: GrpcCode.UNAUTHENTICATED, message: 'No credential was found in the request.' },
+  invalid_credential: { http: 401, grpc: GrpcCode.UNAUTHENTICATED, message: 'The credential is not valid.' },
+  expired_credential: { http: 401, grpc: GrpcCode.UNAUTHENTICATED, message: 'The credential has expired.' },
+  consumer_disabled: { http: 403, grpc: GrpcCode.PERMISSION_DENIED, message: 'The consumer is disabled.' },
+  route_forbidden: { http: 403, grpc: GrpcCode.PERMISSION_DENIED, message: 'The consumer is not allowed on this route.' },
+  authz_unavailable: { http: 503, grpc: GrpcCode.UNAVAILABLE, message: 'Authorization is temporarily unavailable.' },
+});
+
+export const ALL_REASONS = Object.keys(REASONS) as Reason[];

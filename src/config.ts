@@ -1,0 +1,117 @@
+/**
+ * Environment → validated, frozen Config. Every bad variable is reported at
+ * once, each with its name and the fix. Defaults follow PRODUCT.md.
+ */
+import { isIP } from 'node:net';
+
+export interface Config {
+  readonly grpcHost: string;
+  readonly grpcPort: number;
+  readonly adminHost: string;
+  readonly adminPort: number;
+  /** Bearer token for the admin API; undefined only on a loopback admin address. */
+  readonly adminToken: string | undefined;
+  /** Redis URL; undefined selects the embedded file store. */
+  readonly redisUrl: string | undefined;
+  readonly dataFile: string;
+  readonly redisKeyPrefix: string;
+  readonly logLevel: string;
+  /** How often the cache polls the store for changes whose notification was lost. */
+  readonly syncIntervalMs: number;
+  /** How long SIGTERM waits for in-flight calls. */
+  readonly drainMs: number;
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** The variables, their defaults and meaning (README and `--help` list these). */
+export const ENV_DOC: ReadonlyArray<readonly [string, string, string]> = [
+  ['GRPC_HOST', '0.0.0.0', 'address of the ext_authz gRPC server (and grpc.health.v1)'],
+  ['GRPC_PORT', '9001', 'port of the ext_authz gRPC server'],
+  ['ADMIN_HOST', '127.0.0.1', 'address of the admin HTTP API, /healthz and /readyz'],
+  ['ADMIN_PORT', '9002', 'port of the admin HTTP API'],
+  ['ADMIN_TOKEN', '(none)', 'bearer token for the admin API; required when ADMIN_HOST is not loopback'],
+  ['REDIS_URL', '(none)', 'Redis store (redis:// or rediss://); unset = embedded store in DATA_FILE'],
+  ['DATA_FILE', './data/consumers.json', 'embedded store file (used when REDIS_URL is unset)'],
+  ['REDIS_KEY_PREFIX', 'cauthz:', 'namespace of this service\'s keys inside Redis'],
+  ['LOG_LEVEL', 'info', `pino level: ${LEVELS.join(', ')}`],
+  ['SYNC_INTERVAL_MS', '1000', 'bound on how late a change arrives when its notification is lost'],
+  ['DRAIN_MS', '10000', 'how long SIGTERM waits for in-flight calls'],
+];
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const problems: string[] = [];
+  const str = (name: string, dflt: string) => {
+    const v = env[name];
+    return v === undefined || v === '' ? dflt : v;
+  };
+  const port = (name: string, dflt: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return dflt;
+    if (!/^\d{1,5}$/.test(raw) || Number(raw) > 65535) {
+      problems.push(`${name}=${JSON.stringify(raw)}: must be a port number from 0 to 65535`);
+      return dflt;
+    }
+    return Number(raw);
+  };
+  const int = (name: string, dflt: number, min: number, max: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return dflt;
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      problems.push(`${name}=${JSON.stringify(raw)}: must be an integer from ${min} to ${max}`);
+      return dflt;
+    }
+    return Number(raw);
+  };
+  const host = (name: string, dflt: string) => {
+    const v = str(name, dflt);
+    if (isIP(v) === 0 && !/^[A-Za-z0-9.-]{1,253}$/.test(v)) problems.push(`${name}=${JSON.stringify(v)}: must be an IP address or host name`);
+    return v;
+  };
+
+  const adminHost = host('ADMIN_HOST', '127.0.0.1');
+  const adminToken = env.ADMIN_TOKEN === '' ? undefined : env.ADMIN_TOKEN;
+  if (adminToken !== undefined && (adminToken.length < 16 || /\s/.test(adminToken))) {
+    problems.push('ADMIN_TOKEN: must be at least 16 characters without whitespace (e.g. `openssl rand -hex 24`)');
+  }
+  if (adminToken === undefined && !isLoopback(adminHost)) {
+    problems.push(`ADMIN_TOKEN: is required when ADMIN_HOST (${adminHost}) is not a loopback address; set one, or bind ADMIN_HOST=127.0.0.1`);
+  }
+  const redisUrl = env.REDIS_URL === '' ? undefined : env.REDIS_URL;
+  if (redisUrl !== undefined && !/^rediss?:\/\/[^\s]+$/.test(redisUrl)) {
+    problems.push('REDIS_URL: must look like redis://host:6379 or rediss://user:pass@host:6380/0');
+  }
+  const logLevel = str('LOG_LEVEL', 'info');
+  if (!LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL=${JSON.stringify(logLevel)}: must be one of ${LEVELS.join(', ')}`);
+  const redisKeyPrefix = str('REDIS_KEY_PREFIX', 'cauthz:');
+  if (!/^[\x21-\x7e]{1,64}$/.test(redisKeyPrefix)) problems.push('REDIS_KEY_PREFIX: must be 1-64 printable characters without spaces');
+
+  const config: Config = {
+    grpcHost: host('GRPC_HOST', '0.0.0.0'),
+    grpcPort: port('GRPC_PORT', 9001),
+    adminHost,
+    adminPort: port('ADMIN_PORT', 9002),
+    adminToken,
+    redisUrl,
+    dataFile: str('DATA_FILE', './data/consumers.json'),
+    redisKeyPrefix,
+    logLevel,
+    syncIntervalMs: int('SYNC_INTERVAL_MS', 1000, 50, 60_000),
+    drainMs: int('DRAIN_MS', 10_000, 0, 600_000),
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(config);
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}

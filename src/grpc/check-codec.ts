@@ -1,0 +1,165 @@
+/**
+ * The edge between Envoy's wire types and the core: CheckRequest → AuthzRequest,
+ * Decision → CheckResponse. Nothing else in the service knows these shapes.
+ *
+ * Allow answers set the identity headers with `append: false` (overwrite, the
+ * form every Envoy release honours; `append_action` is left unset), strip the
+ * credential, and carry the consumer in dynamic metadata. Answers that repeat
+ * (every allow of one key, every denial of one reason) are built once.
+ */
+import type { Allow, Decision } from '../authz/decision.js';
+import { GrpcCode, REASONS, type Reason } from '../authz/reasons.js';
+import type { AuthzRequest } from '../authz/request.js';
+import type { KeyEntry } from '../store/directory.js';
+
+/** The identity headers set on every allowed request (client copies are overwritten). */
+export const IDENTITY_HEADERS = ['x-consumer-id', 'x-consumer-name', 'x-mse-consumer', 'x-credential-id'] as const;
+
+export const REALM = 'consumer-authz';
+
+// --- request --------------------------------------------------------------
+
+interface WireHeaderValue {
+  key?: string;
+  value?: string;
+  raw_value?: Buffer;
+}
+
+/** The parts of a decoded CheckRequest this service reads. */
+export interface WireCheckRequest {
+  attributes?: {
+    request?: {
+      http?: {
+        id?: string;
+        method?: string;
+        path?: string;
+        headers?: Record<string, string>;
+        header_map?: { headers?: WireHeaderValue[] };
+      };
+    };
+    context_extensions?: Record<string, string>;
+  };
+}
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
+export function toAuthzRequest(req: WireCheckRequest): AuthzRequest {
+  const attrs = req.attributes;
+  const http = attrs?.request?.http;
+  let headers = http?.headers;
+  if (!headers && http?.header_map?.headers) headers = fromHeaderMap(http.header_map.headers);
+  headers ??= NO_HEADERS;
+  return {
+    id: http?.id || headers['x-request-id'] || '',
+    method: http?.method ?? '',
+    path: http?.path ?? '',
+    headers,
+    route: attrs?.context_extensions?.route ?? '',
+  };
+}
+
+/** `header_map` (Envoy's `encode_raw_headers`): lower-case keys, repeats joined with commas. */
+function fromHeaderMap(list: WireHeaderValue[]): Record<string, string> {
+  const out: Record<string, string> = Object.create(null);
+  for (const h of list) {
+    if (!h.key) continue;
+    const key = h.key.toLowerCase();
+    const value = h.raw_value && h.raw_value.length > 0 ? h.raw_value.toString('latin1') : (h.value ?? '');
+    out[key] = out[key] === undefined ? value : `${out[key]},${value}`;
+  }
+  return out;
+}
+
+// --- response -------------------------------------------------------------
+
+interface WireHeaderOption {
+  header: { key: string; value: string };
+  append?: { value: boolean };
+}
+
+interface WireStruct {
+  fields: Record<string, { string_value: string }>;
+}
+
+/** The CheckResponse shape handed to the protobuf encoder. */
+export interface WireCheckResponse {
+  status: { code: number; message?: string };
+  ok_response?: {
+    headers: WireHeaderOption[];
+    headers_to_remove: string[];
+    query_parameters_to_remove: string[];
+  };
+  denied_response?: {
+    status: { code: number };
+    headers: WireHeaderOption[];
+    body: string;
+  };
+  dynamic_metadata?: WireStruct;
+}
+
+function overwrite(key: string, value: string): WireHeaderOption {
+  return { header: { key, value }, append: { value: false } };
+}
+
+function struct(values: Record<string, string>): WireStruct {
+  const fields: WireStruct['fields'] = {};
+  for (const [k, v] of Object.entries(values)) fields[k] = { string_value: v };
+  return { fields };
+}
+
+const allowCache = new WeakMap<KeyEntry, WireCheckResponse>();
+
+function allowResponse(d: Allow): WireCheckResponse {
+  let res = allowCache.get(d.entry);
+  if (res) return res;
+  const c = d.entry.consumer.record;
+  const credentialId = d.entry.key.id;
+  res = {
+    status: { code: GrpcCode.OK },
+    ok_response: {
+      headers: [
+        overwrite('x-consumer-id', c.id),
+        overwrite('x-consumer-name', c.name),
+        overwrite('x-mse-consumer', c.name),
+        overwrite('x-credential-id', credentialId),
+      ],
+      headers_to_remove: d.strip.header ? [d.strip.header] : [],
+      query_parameters_to_remove: d.strip.query ? [d.strip.query] : [],
+    },
+    dynamic_metadata: struct({
+      consumer_id: c.id,
+      consumer_name: c.name,
+      credential_id: credentialId,
+      auth_type: c.auth.type,
+    }),
+  };
+  allowCache.set(d.entry, res);
+  return res;
+}
+
+function denyResponse(reason: Reason): WireCheckResponse {
+  const info = REASONS[reason];
+  const headers = [overwrite('content-type', 'application/json'), overwrite('cache-control', 'no-store')];
+  if (info.http === 401) {
+    const error = reason === 'missing_credential' ? '' : ', error="invalid_token"';
+    headers.push(overwrite('www-authenticate', `Bearer realm="${REALM}"${error}`));
+  }
+  if (info.http === 503) headers.push(overwrite('retry-after', '1'));
+  return {
+    status: { code: info.grpc, message: reason },
+    denied_response: {
+      status: { code: info.http },
+      headers,
+      body: JSON.stringify({ error: { code: reason, message: info.message } }),
+    },
+    dynamic_metadata: struct({ deny_reason: reason }),
+  };
+}
+
+const DENY_RESPONSES = Object.fromEntries(
+  (Object.keys(REASONS) as Reason[]).map((r) => [r, denyResponse(r)]),
+) as Record<Reason, WireCheckResponse>;
+
+export function toCheckResponse(d: Decision): WireCheckResponse {
+  return d.allow ? allowResponse(d) : DENY_RESPONSES[d.reason];
+}

@@ -1,0 +1,228 @@
+/**
+ * Redis store of record, shared by every instance.
+ *
+ * Layout under the key prefix P (default `cauthz:`):
+ *   P c:<name>   consumer record (JSON)       P names   sorted set of names
+ *   P k:<hash>   name owning a key hash       P routes  sorted set of routes
+ *   P r:<route>  route grants (JSON)          P rev     revision counter
+ *   P log        sorted set: entity → revision of its last change
+ *   P events     pub/sub channel: a revision was written
+ *
+ * Commands fail fast while disconnected (no offline queue), so a caller learns
+ * of an outage at once instead of waiting on a queue.
+ */
+import { EventEmitter } from 'node:events';
+import { Redis, type RedisOptions } from 'ioredis';
+import { credentialHashes, type ConsumerRecord, type RouteRecord } from '../consumers/model.js';
+import * as scripts from './redis-scripts.js';
+import {
+  StoreConflictError,
+  StoreUnavailableError,
+  type ChangeSet,
+  type ConsumerStore,
+  type Page,
+  type StoreConflictCode,
+  type StoreEvent,
+} from './store.js';
+
+export interface RedisStoreOptions {
+  url: string;
+  keyPrefix?: string;
+  /** Extra ioredis options (tests shorten retry delays). */
+  redis?: RedisOptions;
+}
+
+const CONFLICTS = new Set<string>(['consumer_exists', 'credential_conflict', 'consumer_not_found', 'version_conflict']);
+
+export class RedisStore implements ConsumerStore {
+  readonly #client: Redis;
+  readonly #sub: Redis;
+  readonly #p: string;
+  readonly #events = new EventEmitter();
+  #closed = false;
+
+  constructor(opts: RedisStoreOptions) {
+    this.#p = opts.keyPrefix ?? 'cauthz:';
+    const base: RedisOptions = {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: 2000,
+      retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2000),
+      ...opts.redis,
+    };
+    this.#client = new Redis(opts.url, base);
+    // The subscriber may queue its SUBSCRIBE until connected.
+    this.#sub = new Redis(opts.url, { ...base, enableOfflineQueue: true });
+    this.#client.on('ready', () => this.#events.emit('up'));
+    this.#client.on('close', () => {
+      if (!this.#closed) this.#events.emit('down');
+    });
+    // Errors are reported through 'close'/'down' and failed commands.
+    this.#client.on('error', () => {});
+    this.#sub.on('error', () => {});
+    this.#sub.on('message', () => this.#events.emit('change'));
+    this.#sub.on('ready', () => this.#events.emit('change'));
+  }
+
+  /** Starts connecting; resolves at once. `up` fires when Redis answers. */
+  connect(): void {
+    this.#client.connect().catch(() => {});
+    this.#sub.connect().catch(() => {});
+    this.#sub.subscribe(this.#key('events')).catch(() => {});
+  }
+
+  get connected(): boolean {
+    return this.#client.status === 'ready';
+  }
+
+  #key(s: string): string {
+    return this.#p + s;
+  }
+
+  async #run(script: string, keys: string[], args: (string | number)[]): Promise<string> {
+    let out: unknown;
+    try {
+      out = await this.#client.eval(script, keys.length, ...keys, ...args);
+    } catch (err) {
+      throw new StoreUnavailableError(err);
+    }
+    if (typeof out === 'string' && CONFLICTS.has(out)) throw new StoreConflictError(out as StoreConflictCode);
+    return String(out);
+  }
+
+  async #call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw new StoreUnavailableError(err);
+    }
+  }
+
+  #head(entity: string): string[] {
+    return [this.#key(entity), this.#key('rev'), this.#key('log')];
+  }
+
+  #channel(): string {
+    return this.#key('events');
+  }
+
+  async createConsumer(rec: ConsumerRecord): Promise<void> {
+    const entity = `c:${rec.name}`;
+    const hashKeys = credentialHashes(rec).map((h) => this.#key(`k:${h}`));
+    await this.#run(
+      scripts.CREATE_CONSUMER,
+      [...this.#head(entity), this.#key('names'), ...hashKeys],
+      [entity, this.#channel(), rec.name, JSON.stringify(rec)],
+    );
+  }
+
+  async replaceConsumer(rec: ConsumerRecord): Promise<void> {
+    const cur = await this.getConsumer(rec.name);
+    if (!cur) throw new StoreConflictError('consumer_not_found');
+    if (cur.version !== rec.version - 1) throw new StoreConflictError('version_conflict');
+    const before = new Set(credentialHashes(cur));
+    const after = new Set(credentialHashes(rec));
+    const added = [...after].filter((h) => !before.has(h)).map((h) => this.#key(`k:${h}`));
+    const removed = [...before].filter((h) => !after.has(h)).map((h) => this.#key(`k:${h}`));
+    const entity = `c:${rec.name}`;
+    await this.#run(
+      scripts.REPLACE_CONSUMER,
+      [...this.#head(entity), ...added, ...removed],
+      [entity, this.#channel(), rec.name, JSON.stringify(rec), cur.version, added.length],
+    );
+  }
+
+  async deleteConsumer(name: string, version: number): Promise<void> {
+    const cur = await this.getConsumer(name);
+    if (!cur) throw new StoreConflictError('consumer_not_found');
+    const entity = `c:${name}`;
+    const hashKeys = credentialHashes(cur).map((h) => this.#key(`k:${h}`));
+    await this.#run(
+      scripts.DELETE_CONSUMER,
+      [...this.#head(entity), this.#key('names'), ...hashKeys],
+      [entity, this.#channel(), name, version],
+    );
+  }
+
+  async getConsumer(name: string): Promise<ConsumerRecord | undefined> {
+    const json = await this.#call(() => this.#client.get(this.#key(`c:${name}`)));
+    return json ? (JSON.parse(json) as ConsumerRecord) : undefined;
+  }
+
+  async listConsumers(limit: number, after?: string): Promise<Page<ConsumerRecord>> {
+    return this.#page('names', 'c:', limit, after);
+  }
+
+  async putRoute(rec: RouteRecord): Promise<void> {
+    const entity = `r:${rec.route}`;
+    await this.#run(
+      scripts.PUT_ROUTE,
+      [...this.#head(entity), this.#key('routes')],
+      [entity, this.#channel(), rec.route, JSON.stringify(rec)],
+    );
+  }
+
+  async deleteRoute(route: string): Promise<boolean> {
+    const entity = `r:${route}`;
+    const out = await this.#run(
+      scripts.DELETE_ROUTE,
+      [...this.#head(entity), this.#key('routes')],
+      [entity, this.#channel(), route],
+    );
+    return out === 'ok';
+  }
+
+  async getRoute(route: string): Promise<RouteRecord | undefined> {
+    const json = await this.#call(() => this.#client.get(this.#key(`r:${route}`)));
+    return json ? (JSON.parse(json) as RouteRecord) : undefined;
+  }
+
+  async listRoutes(limit: number, after?: string): Promise<Page<RouteRecord>> {
+    return this.#page('routes', 'r:', limit, after);
+  }
+
+  async #page<T>(index: string, kind: string, limit: number, after?: string): Promise<Page<T>> {
+    const start = after === undefined ? '-' : `(${after}`;
+    const names = await this.#call(() =>
+      this.#client.zrangebylex(this.#key(index), start, '+', 'LIMIT', 0, limit + 1),
+    );
+    const more = names.length > limit;
+    const slice = names.slice(0, limit);
+    if (slice.length === 0) return { items: [] };
+    const values = await this.#call(() => this.#client.mget(...slice.map((n) => this.#key(kind + n))));
+    const items = values.filter((v): v is string => v !== null).map((v) => JSON.parse(v) as T);
+    return more ? { items, next: slice[slice.length - 1] } : { items };
+  }
+
+  async changesSince(rev: number, limit = 10_000): Promise<ChangeSet> {
+    const flat = await this.#call(() =>
+      this.#client.zrangebyscore(this.#key('log'), `(${rev}`, '+inf', 'WITHSCORES', 'LIMIT', 0, limit),
+    );
+    const set: ChangeSet = { rev, consumers: new Map(), routes: new Map(), more: flat.length / 2 >= limit };
+    if (flat.length === 0) return set;
+    const entities: string[] = [];
+    for (let i = 0; i < flat.length; i += 2) entities.push(flat[i] as string);
+    const values = await this.#call(() => this.#client.mget(...entities.map((e) => this.#key(e))));
+    entities.forEach((entity, i) => {
+      const json = values[i];
+      const id = entity.slice(2);
+      if (entity.startsWith('c:')) set.consumers.set(id, json ? (JSON.parse(json) as ConsumerRecord) : null);
+      else set.routes.set(id, json ? (JSON.parse(json) as RouteRecord) : null);
+    });
+    set.rev = Number(flat[flat.length - 1]);
+    return set;
+  }
+
+  on(event: StoreEvent, listener: () => void): () => void {
+    this.#events.on(event, listener);
+    return () => this.#events.off(event, listener);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#events.removeAllListeners();
+    this.#client.disconnect();
+    this.#sub.disconnect();
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * Keeps a Directory in step with a ConsumerStore: a full load at start, then
+ * incremental catch-up from the store's change log whenever the store says
+ * something changed, whenever the connection comes back, and on a timer (the
+ * safety net for lost pub/sub messages; it bounds how late a change can be).
+ */
+import type { Logger } from 'pino';
+import type { Directory } from './directory.js';
+import type { ConsumerStore } from './store.js';
+
+export interface ReplicatorOptions {
+  store: ConsumerStore;
+  directory: Directory;
+  logger: Logger;
+  /** Poll interval in ms; the longest a change can wait if its notification is lost. */
+  pollMs?: number;
+}
+
+export class Replicator {
+  readonly #store: ConsumerStore;
+  readonly #dir: Directory;
+  readonly #log: Logger;
+  readonly #pollMs: number;
+  #rev = 0;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #timer: NodeJS.Timeout | undefined;
+  #unsubscribe: Array<() => void> = [];
+  #warm = false;
+  #warmWaiters: Array<() => void> = [];
+
+  constructor(opts: ReplicatorOptions) {
+    this.#store = opts.store;
+    this.#dir = opts.directory;
+    this.#log = opts.logger;
+    this.#pollMs = opts.pollMs ?? 1000;
+  }
+
+  /** The last store revision applied. */
+  get revision(): number {
+    return this.#rev;
+  }
+
+  /** True once a full load has completed. */
+  get warm(): boolean {
+    return this.#warm;
+  }
+
+  start(): void {
+    this.#unsubscribe = [
+      this.#store.on('change', () => this.sync()),
+      this.#store.on('up', () => this.sync()),
+      this.#store.on('down', () => {
+        if (this.#dir.authoritative) this.#log.warn('store connection lost: unknown credentials now get 503');
+        this.#dir.authoritative = false;
+      }),
+    ];
+    this.#timer = setInterval(() => void this.sync(), this.#pollMs);
+    this.#timer.unref();
+    void this.sync();
+  }
+
+  /** Resolves once the replica has been fully loaded once. */
+  whenWarm(): Promise<void> {
+    return this.#warm ? Promise.resolve() : new Promise((resolve) => this.#warmWaiters.push(resolve));
+  }
+
+  /** Catches up with the store; concurrent calls coalesce into one more pass. */
+  sync(): Promise<void> {
+    if (this.#running) {
+      this.#again = true;
+      return this.#running;
+    }
+    this.#running = this.#loop().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  async #loop(): Promise<void> {
+    do {
+      this.#again = false;
+      try {
+        let more = true;
+        while (more) {
+          const changes = await this.#store.changesSince(this.#rev);
+          this.#dir.apply(changes);
+          this.#rev = changes.rev;
+          more = changes.more;
+        }
+        this.#markSynced();
+      } catch (err) {
+        if (this.#dir.authoritative) this.#log.warn({ err: String(err) }, 'store sync failed');
+        this.#dir.authoritative = false;
+        return;
+      }
+    } while (this.#again);
+  }
+
+  #markSynced(): void {
+    const wasAuthoritative = this.#dir.authoritative;
+    this.#dir.authoritative = this.#store.connected;
+    if (!wasAuthoritative && this.#dir.authoritative) {
+      this.#log.info({ consumers: this.#dir.size, revision: this.#rev }, 'consumer cache in step with the store');
+    }
+    if (!this.#warm) {
+      this.#warm = true;
+      for (const w of this.#warmWaiters.splice(0)) w();
+    }
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    for (const u of this.#unsubscribe) u();
+    this.#unsubscribe = [];
+  }
+}

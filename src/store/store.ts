@@ -1,0 +1,87 @@
+/**
+ * The store of record. Two implementations keep the same contract (one test
+ * suite runs against both): `RedisStore`, shared by many instances, and
+ * `FileStore`, an embedded store for a single instance.
+ *
+ * Every write bumps a global revision and records, per entity, the revision
+ * of its last change (a change log holding one entry per entity). Readers that
+ * cache the whole store ask `changesSince(rev)` and apply what they get, so a
+ * lost notification only delays a change until the next poll; it never loses it.
+ */
+import type { ConsumerRecord, RouteRecord } from '../consumers/model.js';
+
+/** Codes of the store's refusals; each is a value the admin API maps to 404/409. */
+export type StoreConflictCode =
+  | 'consumer_exists'
+  | 'credential_conflict'
+  | 'consumer_not_found'
+  | 'version_conflict';
+
+/** A write refused because of the data (not an outage). */
+export class StoreConflictError extends Error {
+  readonly code: StoreConflictCode;
+  constructor(code: StoreConflictCode) {
+    super(code);
+    this.name = 'StoreConflictError';
+    this.code = code;
+  }
+}
+
+/** The store cannot be reached; nothing was written. */
+export class StoreUnavailableError extends Error {
+  constructor(cause?: unknown) {
+    super('store unavailable', { cause });
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Name after which the next page starts; undefined on the last page. */
+  next?: string;
+}
+
+/** What changed after a revision: `null` marks a deleted entity. */
+export interface ChangeSet {
+  /** Revision the caller has seen once it applied this set. */
+  rev: number;
+  consumers: Map<string, ConsumerRecord | null>;
+  routes: Map<string, RouteRecord | null>;
+  /** True when the set stopped at a batch limit; ask again from `rev`. */
+  more: boolean;
+}
+
+export type StoreEvent = 'change' | 'up' | 'down';
+
+export interface ConsumerStore {
+  /** Creates a consumer; its key hashes must be unused. Throws StoreConflictError. */
+  createConsumer(rec: ConsumerRecord): Promise<void>;
+  /**
+   * Replaces a consumer whose current version is `rec.version - 1`
+   * (compare-and-set). Key hashes the new record adds must be unused; those it
+   * drops are released. Throws StoreConflictError.
+   */
+  replaceConsumer(rec: ConsumerRecord): Promise<void>;
+  /** Deletes the consumer at `version` and releases its key hashes. Throws StoreConflictError. */
+  deleteConsumer(name: string, version: number): Promise<void>;
+  getConsumer(name: string): Promise<ConsumerRecord | undefined>;
+  /** Consumers in name order, starting after `after`. */
+  listConsumers(limit: number, after?: string): Promise<Page<ConsumerRecord>>;
+
+  putRoute(rec: RouteRecord): Promise<void>;
+  /** Returns false when the route had no grants. */
+  deleteRoute(route: string): Promise<boolean>;
+  getRoute(route: string): Promise<RouteRecord | undefined>;
+  listRoutes(limit: number, after?: string): Promise<Page<RouteRecord>>;
+
+  /** Entities changed after `rev`, in revision order, at most `limit` of them. */
+  changesSince(rev: number, limit?: number): Promise<ChangeSet>;
+  /**
+   * `change`: something was written (maybe by another instance); `down`/`up`:
+   * the connection was lost/regained. Returns a function that unsubscribes.
+   */
+  on(event: StoreEvent, listener: () => void): () => void;
+  /** True while the store can be reached. */
+  readonly connected: boolean;
+  close(): Promise<void>;
+}
