@@ -77,8 +77,9 @@ interface WireHeaderOption {
   append?: { value: boolean };
 }
 
+/** google.protobuf.Struct; protobufjs defines the well-known types with camelCase names. */
 interface WireStruct {
-  fields: Record<string, { string_value: string }>;
+  fields: Record<string, { stringValue: string }>;
 }
 
 /** The CheckResponse shape handed to the protobuf encoder. */
@@ -103,7 +104,7 @@ function overwrite(key: string, value: string): WireHeaderOption {
 
 function struct(values: Record<string, string>): WireStruct {
   const fields: WireStruct['fields'] = {};
-  for (const [k, v] of Object.entries(values)) fields[k] = { string_value: v };
+  for (const [k, v] of Object.entries(values)) fields[k] = { stringValue: v };
   return { fields };
 }
 

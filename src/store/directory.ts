@@ -82,6 +82,19 @@ export class Directory {
     this.#listeners.push(listener);
   }
 
+  /** Forgets everything (before a full reload). */
+  clear(): void {
+    const names = [...this.#byName.keys()];
+    this.#byName.clear();
+    this.#byHash.clear();
+    this.#routes.clear();
+    this.#sources.clear();
+    this.#bearer = false;
+    this.#headerNames = [];
+    this.#queryNames = [];
+    for (const name of names) for (const l of this.#listeners) l(name);
+  }
+
   apply(changes: ChangeSet): void {
     for (const [name, rec] of changes.consumers) {
       this.#remove(name);

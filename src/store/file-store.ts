@@ -4,6 +4,7 @@
  * fsynced, then renamed over the old one, so a crash leaves the old or the new
  * file, never half of one). With no path it is a pure in-memory store.
  */
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -18,6 +19,7 @@ import {
 
 interface FileShape {
   format: 'consumer-authz/1';
+  epoch: string;
   rev: number;
   consumers: ConsumerRecord[];
   routes: RouteRecord[];
@@ -39,6 +41,7 @@ export class FileStore implements ConsumerStore {
   readonly #log = new Map<string, number>();
   readonly #events = new EventEmitter();
   #rev = 0;
+  #epoch: string = randomUUID();
   #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(opts: FileStoreOptions) {
@@ -63,6 +66,7 @@ export class FileStore implements ConsumerStore {
     const data = JSON.parse(text) as FileShape;
     if (data.format !== 'consumer-authz/1') throw new Error(`${path}: not a consumer-authz data file`);
     this.#rev = data.rev;
+    this.#epoch = data.epoch;
     for (const c of data.consumers) {
       this.#consumers.set(c.name, c);
       for (const h of credentialHashes(c)) this.#hashes.set(h, c.name);
@@ -75,6 +79,7 @@ export class FileStore implements ConsumerStore {
     if (!this.#path) return;
     const data: FileShape = {
       format: 'consumer-authz/1',
+      epoch: this.#epoch,
       rev: this.#rev,
       consumers: [...this.#consumers.values()],
       routes: [...this.#routes.values()],
@@ -173,7 +178,7 @@ export class FileStore implements ConsumerStore {
   async changesSince(rev: number, limit = 10_000): Promise<ChangeSet> {
     const changed = [...this.#log.entries()].filter(([, r]) => r > rev).sort((a, b) => a[1] - b[1]);
     const batch = changed.slice(0, limit);
-    const set: ChangeSet = { rev, consumers: new Map(), routes: new Map(), more: changed.length > limit };
+    const set: ChangeSet = { epoch: this.#epoch, rev, consumers: new Map(), routes: new Map(), more: changed.length > limit };
     for (const [entity, r] of batch) {
       const id = entity.slice(2);
       if (entity.startsWith('c:')) set.consumers.set(id, this.#consumers.get(id) ?? null);

@@ -11,6 +11,7 @@
  * Commands fail fast while disconnected (no offline queue), so a caller learns
  * of an outage at once instead of waiting on a queue.
  */
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Redis, type RedisOptions } from 'ioredis';
 import { credentialHashes, type ConsumerRecord, type RouteRecord } from '../consumers/model.js';
@@ -196,10 +197,19 @@ export class RedisStore implements ConsumerStore {
   }
 
   async changesSince(rev: number, limit = 10_000): Promise<ChangeSet> {
-    const flat = await this.#call(() =>
-      this.#client.zrangebyscore(this.#key('log'), `(${rev}`, '+inf', 'WITHSCORES', 'LIMIT', 0, limit),
-    );
-    const set: ChangeSet = { rev, consumers: new Map(), routes: new Map(), more: flat.length / 2 >= limit };
+    const [epoch, flat] = await this.#call(async () => {
+      // SET NX names a new data set the first time anyone looks; it survives as
+      // long as the data does.
+      await this.#client.set(this.#key('epoch'), randomUUID(), 'NX');
+      const out = await this.#client
+        .multi()
+        .get(this.#key('epoch'))
+        .zrangebyscore(this.#key('log'), `(${rev}`, '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
+        .exec();
+      if (!out || out.some(([err]) => err)) throw new Error('MULTI failed');
+      return [out[0]?.[1] as string, out[1]?.[1] as string[]] as const;
+    });
+    const set: ChangeSet = { epoch, rev, consumers: new Map(), routes: new Map(), more: flat.length / 2 >= limit };
     if (flat.length === 0) return set;
     const entities: string[] = [];
     for (let i = 0; i < flat.length; i += 2) entities.push(flat[i] as string);

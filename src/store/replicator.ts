@@ -22,6 +22,7 @@ export class Replicator {
   readonly #log: Logger;
   readonly #pollMs: number;
   #rev = 0;
+  #epoch: string | undefined;
   #running: Promise<void> | undefined;
   #again = false;
   #timer: NodeJS.Timeout | undefined;
@@ -83,7 +84,16 @@ export class Replicator {
       try {
         let more = true;
         while (more) {
-          const changes = await this.#store.changesSince(this.#rev);
+          let changes = await this.#store.changesSince(this.#rev);
+          if (this.#epoch !== undefined && changes.epoch !== this.#epoch) {
+            // The data set was replaced (revisions start over): reload it all.
+            this.#log.warn({ from: this.#epoch, to: changes.epoch }, 'store data set replaced; reloading every consumer');
+            this.#rev = 0;
+            changes = await this.#store.changesSince(0);
+            this.#dir.authoritative = false;
+            this.#dir.clear();
+          }
+          this.#epoch = changes.epoch;
           this.#dir.apply(changes);
           this.#rev = changes.rev;
           more = changes.more;

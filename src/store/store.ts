@@ -43,6 +43,12 @@ export interface Page<T> {
 
 /** What changed after a revision: `null` marks a deleted entity. */
 export interface ChangeSet {
+  /**
+   * Identity of the store's data set. It changes when the data is replaced
+   * behind the service's back (a Redis restarted without persistence, a
+   * FLUSHALL): revisions then start over, so the reader must reload everything.
+   */
+  epoch: string;
   /** Revision the caller has seen once it applied this set. */
   rev: number;
   consumers: Map<string, ConsumerRecord | null>;

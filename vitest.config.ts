@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // Integration suites start real redis-server processes on free ports; two
+    // files at a time keeps a 2-core machine responsive.
+    maxWorkers: 2,
+  },
+});
