@@ -299,8 +299,10 @@ export class EnvoyProtoValidator {
         else into[k] = v;
       }
     };
-    for (const opt of field.parsedOptions ?? []) {
-      const r = (opt as Record<string, unknown>)['(validate.rules)'];
+    // At run time protobufjs keeps parsedOptions as an array of {"(option.name)": value} objects.
+    const parsed = (field.parsedOptions ?? []) as unknown as Record<string, unknown>[];
+    for (const opt of parsed) {
+      const r = opt['(validate.rules)'];
       if (isPlainObject(r)) deepMerge(merged, r as Rules);
     }
     return merged;
@@ -349,7 +351,7 @@ export class EnvoyProtoValidator {
         issues.push({ path: at, message: `expected an object for map field ${field.name}` });
         return;
       }
-      const keyType = (field as protobuf.MapField).keyType;
+      const keyType = (field as unknown as protobuf.MapField).keyType;
       const entries = Object.entries(v);
       if (Number(rules['map']?.min_pairs ?? 0) > entries.length) {
         issues.push({ path: at, message: `map ${field.name} needs at least ${rules['map'].min_pairs} entries` });
