@@ -124,6 +124,19 @@ describe('the validator rejects bad input', () => {
     expectIssue(validate(doc), /at least 1 character/);
   });
 
+  it('a listener filter without its required route_specifier (HttpConnectionManager)', () => {
+    const doc = copy();
+    delete httpConnectionManager(doc).route_config;
+    expectIssue(validate(doc), /HttpConnectionManager \(oneof route_specifier\)/);
+  });
+
+  it('an ExtAuthzPerRoute that neither disables nor sets check_settings', () => {
+    const doc = copy();
+    const routes = httpConnectionManager(doc).route_config.virtual_hosts[0].routes;
+    delete routes[1].typed_per_filter_config['envoy.filters.http.ext_authz'].check_settings;
+    expectIssue(validate(doc), /ExtAuthzPerRoute \(oneof override\)/);
+  });
+
   it('a missing filter name', () => {
     const doc = copy();
     delete doc.static_resources.listeners[0].filter_chains[0].filters[0].name;

@@ -17,6 +17,9 @@
  *   numeric `const/gt/gte/lt/lte/in/not_in`, enum `defined_only/in/not_in`, `bool.const`,
  *   repeated `min_items/max_items/items`, map `min_pairs`, duration `gt/gte/lt/lte`.
  *
+ * The protos are the snapshot that @grpc/grpc-js-xds ships, older than Envoy 1.38: a field added after
+ * that snapshot would be reported as unknown, so envoy.yaml keeps to fields that exist in both.
+ *
  * Not checked (Envoy checks these at start-up): string `well_known` regexes, cross-field semantics,
  * references between resources (e.g. a route naming a cluster), extension-name/category pairing.
  */
