@@ -48,12 +48,13 @@ export class Authorizer {
     };
 
     const dir = this.#dir;
-    if (dir.bearerInUse) {
-      const auth = req.headers.authorization;
-      if (auth !== undefined) {
-        const m = BEARER.exec(auth);
-        consider(m ? this.#resolve(m[1] as string, 'bearer', { header: 'authorization' }) : 'invalid');
-      }
+    // `Authorization: Bearer` is always looked at, whether or not a consumer
+    // uses it today: a bearer token nobody owns is an invalid credential, not
+    // a missing one.
+    const auth = req.headers.authorization;
+    if (auth !== undefined) {
+      const m = BEARER.exec(auth);
+      consider(m ? this.#resolve(m[1] as string, 'bearer', { header: 'authorization' }) : 'invalid');
     }
     for (const name of dir.headerNames) {
       const v = req.headers[name];

@@ -198,16 +198,23 @@ export class RedisStore implements ConsumerStore {
 
   async changesSince(rev: number, limit = 10_000): Promise<ChangeSet> {
     const [epoch, flat] = await this.#call(async () => {
-      // SET NX names a new data set the first time anyone looks; it survives as
-      // long as the data does.
+      const read = async () => {
+        const out = await this.#client
+          .multi()
+          .get(this.#key('epoch'))
+          .zrangebyscore(this.#key('log'), `(${rev}`, '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
+          .exec();
+        if (!out || out.some(([err]) => err)) throw new Error('MULTI failed');
+        return [out[0]?.[1] as string | null, out[1]?.[1] as string[]] as const;
+      };
+      const first = await read();
+      if (first[0] !== null) return first as readonly [string, string[]];
+      // No data set named yet (new or emptied Redis): name it; SET NX lets one
+      // instance win, and the name lives as long as the data does.
       await this.#client.set(this.#key('epoch'), randomUUID(), 'NX');
-      const out = await this.#client
-        .multi()
-        .get(this.#key('epoch'))
-        .zrangebyscore(this.#key('log'), `(${rev}`, '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
-        .exec();
-      if (!out || out.some(([err]) => err)) throw new Error('MULTI failed');
-      return [out[0]?.[1] as string, out[1]?.[1] as string[]] as const;
+      const again = await read();
+      if (again[0] === null) throw new Error('epoch vanished');
+      return again as readonly [string, string[]];
     });
     const set: ChangeSet = { epoch, rev, consumers: new Map(), routes: new Map(), more: flat.length / 2 >= limit };
     if (flat.length === 0) return set;
