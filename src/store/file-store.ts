@@ -188,12 +188,17 @@ export class FileStore implements ConsumerStore {
   }
 
   async deleteRoute(route: string): Promise<boolean> {
-    if (!this.#routes.has(route)) return false;
-    let existed = false;
-    await this.#write(`r:${route}`, () => {
-      existed = this.#routes.delete(route);
-    });
-    return existed;
+    // Checked inside the write queue, so a put issued just before is seen.
+    const absent = new Error('absent');
+    try {
+      await this.#write(`r:${route}`, () => {
+        if (!this.#routes.delete(route)) throw absent;
+      });
+    } catch (err) {
+      if (err === absent) return false;
+      throw err;
+    }
+    return true;
   }
 
   async getRoute(route: string): Promise<RouteRecord | undefined> {
