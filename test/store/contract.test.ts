@@ -172,6 +172,19 @@ function storeContract(label: string, opts: { reopenable: boolean }, make: () =>
       expect((await s.listRoutes(10)).items.map((r) => r.route)).toEqual(['admin', 'models']);
     });
 
+    it('writes issued back to back apply in the order issued (put then delete of one route)', async () => {
+      const put = s.putRoute(route('fast', ['alice']));
+      const del = s.deleteRoute('fast');
+      await put;
+      expect(await del).toBe(true);
+      expect(await s.getRoute('fast')).toBeUndefined();
+      const create = s.createConsumer(consumer('quick'));
+      const drop = s.deleteConsumer('quick', 1);
+      await create;
+      await drop;
+      expect(await s.getConsumer('quick')).toBeUndefined();
+    });
+
     it('changesSince: revision order, tombstones as null, a stable epoch', async () => {
       const start = await s.changesSince(0);
       expect(start.consumers.size + start.routes.size).toBe(0);
