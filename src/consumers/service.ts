@@ -145,6 +145,10 @@ export class ConsumerService {
       if (cur.auth.keys.length >= v.MAX_KEYS_PER_CONSUMER) {
         throw invalid('key', `a consumer holds at most ${v.MAX_KEYS_PER_CONSUMER} keys; remove one first`);
       }
+      // The store only keeps hashes unique across consumers; one consumer must not hold a key twice.
+      if (cur.auth.keys.some((k) => k.hash === record.hash)) {
+        throw new AdminError('credential_conflict', 'this key is already in use by a consumer', 'key');
+      }
       return { ...cur, auth: { ...cur.auth, keys: [...cur.auth.keys, record] } };
     });
     return { key: keyView(record), apiKey: plaintext };
