@@ -272,6 +272,10 @@ describe('other refusals (not 400), nothing changed', () => {
     const addSame = await t.admin('POST', '/v1/consumers/alice/keys', { generation: 'custom', key: BOB_KEY });
     expect(addSame.status).toBe(409);
     expect(addSame.body.error.code).toBe('credential_conflict');
+    // the consumer's own key a second time is a conflict too (one key, one credential id)
+    const addOwn = await t.admin('POST', '/v1/consumers/bob/keys', { generation: 'custom', key: BOB_KEY });
+    expect(addOwn.status).toBe(409);
+    expect(addOwn.body.error.code).toBe('credential_conflict');
     expect(await snapshot()).toEqual(before);
   });
 
