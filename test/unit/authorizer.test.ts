@@ -10,7 +10,10 @@ import { ALL_REASONS, type Reason } from '../../src/authz/reasons.js';
 import type { AuthzRequest } from '../../src/authz/request.js';
 import { generateSystemKey, hashKey, keyHint } from '../../src/consumers/api-keys.js';
 import type { ConsumerRecord, CredentialSource, RouteRecord } from '../../src/consumers/model.js';
+import { createLogger } from '../../src/log.js';
 import { Directory } from '../../src/store/directory.js';
+import { FileStore } from '../../src/store/file-store.js';
+import { Replicator } from '../../src/store/replicator.js';
 
 const T0 = Date.parse('2026-06-01T00:00:00.000Z');
 const EXPIRY = '2026-06-01T01:00:00.000Z';
@@ -311,5 +314,33 @@ describe('the replica follows changes', () => {
       routes: new Map(),
     });
     expect(reason(check({ headers: bearer(ALICE_KEY) }))).toBe('missing_credential');
+  });
+});
+
+describe('fed by a FileStore through the Replicator', () => {
+  it('cold → authz_unavailable; warm → decisions follow store writes', async () => {
+    const store = await FileStore.open();
+    const directory = new Directory();
+    const replicator = new Replicator({ store, directory, logger: createLogger('silent'), pollMs: 60_000 });
+    const a = new Authorizer({ directory, now: () => now });
+    await store.createConsumer(rec('alice', { in: 'bearer' }, [{ key: ALICE_KEY }]));
+    expect(reason(a.check(req({ headers: bearer(ALICE_KEY) })))).toBe('authz_unavailable');
+    replicator.start();
+    await replicator.whenWarm();
+    expect(directory.authoritative).toBe(true);
+    expect(allowedAs(a.check(req({ headers: bearer(ALICE_KEY) })))).toBe('alice');
+    expect(reason(a.check(req({ headers: bearer(DAVE_KEY) })))).toBe('invalid_credential');
+    await store.replaceConsumer({ ...rec('alice', { in: 'bearer' }, [{ key: ALICE_KEY }], false), version: 2 });
+    await replicator.sync();
+    expect(reason(a.check(req({ headers: bearer(ALICE_KEY) })))).toBe('consumer_disabled');
+    await store.putRoute({ route: 'chat', consumers: ['nobody'], updatedAt: '2026-01-01T00:00:00.000Z' });
+    await store.replaceConsumer({ ...rec('alice', { in: 'bearer' }, [{ key: ALICE_KEY }]), version: 3 });
+    await replicator.sync();
+    expect(reason(a.check(req({ route: 'chat', headers: bearer(ALICE_KEY) })))).toBe('route_forbidden');
+    await store.deleteConsumer('alice', 3);
+    await replicator.sync();
+    expect(reason(a.check(req({ headers: bearer(ALICE_KEY) })))).toBe('missing_credential');
+    replicator.stop();
+    await store.close();
   });
 });
