@@ -77,14 +77,16 @@ export class ConsumerService {
 
   /** Makes a key from `{generation?, key?, expiresAt?}` found at `field`. */
   #newKey(o: v.Json, field: string): { record: ApiKeyRecord; plaintext: string } {
-    const generation = v.generation(o.generation, `${field}.generation`);
+    // `field` is '' for the keys endpoint, whose fields sit at the top level.
+    const at = (f: string) => (field ? `${field}.${f}` : f);
+    const generation = v.generation(o.generation, at('generation'));
     let plaintext: string;
     if (generation === 'custom') {
       const problem = customKeyProblem(o.key);
-      if (problem) throw invalid(`${field}.key`, o.key === undefined ? 'is required when generation is "custom"' : problem);
+      if (problem) throw invalid(at('key'), o.key === undefined ? 'is required when generation is "custom"' : problem);
       plaintext = o.key as string;
     } else {
-      if (o.key !== undefined) throw invalid(`${field}.key`, 'is only accepted when generation is "custom"');
+      if (o.key !== undefined) throw invalid(at('key'), 'is only accepted when generation is "custom"');
       plaintext = generateSystemKey();
     }
     const record: ApiKeyRecord = {
@@ -93,7 +95,7 @@ export class ConsumerService {
       hint: keyHint(plaintext),
       generation,
       createdAt: this.#iso(),
-      expiresAt: v.expiresAt(o.expiresAt, `${field}.expiresAt`, this.#now()),
+      expiresAt: v.expiresAt(o.expiresAt, at('expiresAt'), this.#now()),
     };
     return { record, plaintext };
   }
@@ -142,6 +144,10 @@ export class ConsumerService {
     await this.#modify(name, (cur) => {
       if (cur.auth.keys.length >= v.MAX_KEYS_PER_CONSUMER) {
         throw invalid('key', `a consumer holds at most ${v.MAX_KEYS_PER_CONSUMER} keys; remove one first`);
+      }
+      // The store only keeps hashes unique across consumers; one consumer must not hold a key twice.
+      if (cur.auth.keys.some((k) => k.hash === record.hash)) {
+        throw new AdminError('credential_conflict', 'this key is already in use by a consumer', 'key');
       }
       return { ...cur, auth: { ...cur.auth, keys: [...cur.auth.keys, record] } };
     });

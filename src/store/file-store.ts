@@ -11,6 +11,7 @@ import { dirname } from 'node:path';
 import { credentialHashes, type ConsumerRecord, type RouteRecord } from '../consumers/model.js';
 import {
   StoreConflictError,
+  StoreUnavailableError,
   type ChangeSet,
   type ConsumerStore,
   type Page,
@@ -97,16 +98,44 @@ export class FileStore implements ConsumerStore {
     await rename(tmp, this.#path);
   }
 
-  /** Runs writes one at a time; each check-then-write is atomic. */
+  /**
+   * Runs writes one at a time; each check-then-write is atomic. A write the
+   * file refuses is undone in memory too (so it is never served) and reported
+   * as StoreUnavailableError: nothing was written.
+   */
   #write(entity: string, apply: () => void): Promise<void> {
     const run = this.#queue.then(async () => {
+      const undo = this.#checkpoint();
       apply();
       this.#log.set(entity, ++this.#rev);
-      await this.#persist();
+      try {
+        await this.#persist();
+      } catch (err) {
+        undo();
+        throw new StoreUnavailableError(err);
+      }
       this.#events.emit('change');
     });
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+
+  /** Captures the in-memory state; the returned function restores it. */
+  #checkpoint(): () => void {
+    const rev = this.#rev;
+    const saved = [
+      [this.#consumers, new Map(this.#consumers)],
+      [this.#routes, new Map(this.#routes)],
+      [this.#hashes, new Map(this.#hashes)],
+      [this.#log, new Map(this.#log)],
+    ] as Array<[Map<string, unknown>, Map<string, unknown>]>;
+    return () => {
+      this.#rev = rev;
+      for (const [live, copy] of saved) {
+        live.clear();
+        for (const [k, v] of copy) live.set(k, v);
+      }
+    };
   }
 
   createConsumer(rec: ConsumerRecord): Promise<void> {
@@ -159,12 +188,17 @@ export class FileStore implements ConsumerStore {
   }
 
   async deleteRoute(route: string): Promise<boolean> {
-    if (!this.#routes.has(route)) return false;
-    let existed = false;
-    await this.#write(`r:${route}`, () => {
-      existed = this.#routes.delete(route);
-    });
-    return existed;
+    // Checked inside the write queue, so a put issued just before is seen.
+    const absent = new Error('absent');
+    try {
+      await this.#write(`r:${route}`, () => {
+        if (!this.#routes.delete(route)) throw absent;
+      });
+    } catch (err) {
+      if (err === absent) return false;
+      throw err;
+    }
+    return true;
   }
 
   async getRoute(route: string): Promise<RouteRecord | undefined> {

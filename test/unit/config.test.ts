@@ -1,0 +1,151 @@
+/** loadConfig: defaults, each variable invalid in turn, ADMIN_TOKEN rule, frozen result. */
+import { describe, expect, it } from 'vitest';
+import { ConfigError, ENV_DOC, isLoopback, loadConfig } from '../../src/config.js';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('defaults', () => {
+  it('match PRODUCT.md', () => {
+    const c = loadConfig({});
+    expect(c).toEqual({
+      grpcHost: '0.0.0.0',
+      grpcPort: 9001,
+      adminHost: '127.0.0.1',
+      adminPort: 9002,
+      adminToken: undefined,
+      redisUrl: undefined,
+      dataFile: './data/consumers.json',
+      redisKeyPrefix: 'cauthz:',
+      logLevel: 'info',
+      syncIntervalMs: 1000,
+      drainMs: 10_000,
+    });
+  });
+
+  it('empty strings mean "unset"', () => {
+    expect(loadConfig({ GRPC_PORT: '', REDIS_URL: '', ADMIN_TOKEN: '', LOG_LEVEL: '' })).toMatchObject({
+      grpcPort: 9001,
+      redisUrl: undefined,
+      adminToken: undefined,
+      logLevel: 'info',
+    });
+  });
+
+  it('reads every variable', () => {
+    const c = loadConfig({
+      GRPC_HOST: '127.0.0.1',
+      GRPC_PORT: '0',
+      ADMIN_HOST: '::1',
+      ADMIN_PORT: '65535',
+      ADMIN_TOKEN: 'x'.repeat(16),
+      REDIS_URL: 'rediss://u:p@redis.internal:6380/0',
+      DATA_FILE: '/var/lib/cauthz/c.json',
+      REDIS_KEY_PREFIX: 'app1:',
+      LOG_LEVEL: 'debug',
+      SYNC_INTERVAL_MS: '50',
+      DRAIN_MS: '0',
+    });
+    expect(c).toEqual({
+      grpcHost: '127.0.0.1',
+      grpcPort: 0,
+      adminHost: '::1',
+      adminPort: 65535,
+      adminToken: 'x'.repeat(16),
+      redisUrl: 'rediss://u:p@redis.internal:6380/0',
+      dataFile: '/var/lib/cauthz/c.json',
+      redisKeyPrefix: 'app1:',
+      logLevel: 'debug',
+      syncIntervalMs: 50,
+      drainMs: 0,
+    });
+  });
+
+  it('the result is frozen', () => {
+    const c = loadConfig({});
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(() => {
+      (c as { grpcPort: number }).grpcPort = 1;
+    }).toThrow(TypeError);
+  });
+
+  it('ENV_DOC lists every variable loadConfig reads', () => {
+    expect(ENV_DOC.map(([n]) => n).sort()).toEqual(
+      ['ADMIN_HOST', 'ADMIN_PORT', 'ADMIN_TOKEN', 'DATA_FILE', 'DRAIN_MS', 'GRPC_HOST', 'GRPC_PORT', 'LOG_LEVEL',
+        'REDIS_KEY_PREFIX', 'REDIS_URL', 'SYNC_INTERVAL_MS'].sort(),
+    );
+  });
+});
+
+describe('each variable invalid in turn: one problem, naming the variable', () => {
+  const cases: Array<[string, string]> = [
+    ['GRPC_HOST', 'not a host!'],
+    ['GRPC_PORT', '65536'],
+    ['GRPC_PORT', 'abc'],
+    ['GRPC_PORT', '-1'],
+    ['ADMIN_HOST', 'bad host'],
+    ['ADMIN_PORT', '99999'],
+    ['ADMIN_PORT', '80.5'],
+    ['ADMIN_TOKEN', 'short'],
+    ['ADMIN_TOKEN', 'has whitespace inside it'],
+    ['REDIS_URL', 'http://localhost:6379'],
+    ['REDIS_URL', 'localhost:6379'],
+    ['REDIS_KEY_PREFIX', 'has space'],
+    ['REDIS_KEY_PREFIX', 'x'.repeat(65)],
+    ['LOG_LEVEL', 'loud'],
+    ['SYNC_INTERVAL_MS', '10'],
+    ['SYNC_INTERVAL_MS', '60001'],
+    ['SYNC_INTERVAL_MS', '1e3'],
+    ['DRAIN_MS', '600001'],
+    ['DRAIN_MS', 'soon'],
+  ];
+  it.each(cases)('%s=%j', (name, value) => {
+    // a token keeps a bad ADMIN_HOST from also raising the loopback rule
+    const problems = problemsOf({ ...(name === 'ADMIN_HOST' ? { ADMIN_TOKEN: 't'.repeat(16) } : {}), [name]: value });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(name);
+  });
+
+  it('a bad token is not echoed in the message', () => {
+    const [p] = problemsOf({ ADMIN_TOKEN: 'secret-ish tok' });
+    expect(p).not.toContain('secret-ish');
+  });
+
+  it('reports every bad variable at once, in the error message too', () => {
+    let err: unknown;
+    try {
+      loadConfig({ GRPC_PORT: 'x', LOG_LEVEL: 'loud', DRAIN_MS: 'soon' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const e = err as ConfigError;
+    expect(e.problems).toHaveLength(3);
+    for (const n of ['GRPC_PORT', 'LOG_LEVEL', 'DRAIN_MS']) expect(e.message).toContain(n);
+  });
+});
+
+describe('ADMIN_TOKEN on a non-loopback admin address', () => {
+  it.each(['0.0.0.0', '10.1.2.3', '::', 'admin.internal'])('required when ADMIN_HOST=%s', (host) => {
+    const problems = problemsOf({ ADMIN_HOST: host });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain('ADMIN_TOKEN');
+    expect(loadConfig({ ADMIN_HOST: host, ADMIN_TOKEN: 't'.repeat(24) }).adminToken).toBe('t'.repeat(24));
+  });
+
+  it('an empty ADMIN_TOKEN does not satisfy it', () => {
+    expect(problemsOf({ ADMIN_HOST: '0.0.0.0', ADMIN_TOKEN: '' })[0]).toContain('ADMIN_TOKEN');
+  });
+
+  it.each(['127.0.0.1', '127.10.0.1', '::1', 'localhost'])('optional on loopback %s', (host) => {
+    expect(loadConfig({ ADMIN_HOST: host }).adminToken).toBeUndefined();
+    expect(isLoopback(host)).toBe(true);
+  });
+});
