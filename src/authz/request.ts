@@ -21,10 +21,10 @@ export interface AuthzRequest {
  * encoded copy of the name counts as a second occurrence.
  */
 export function queryValues(path: string, name: string): string[] | undefined {
+  const hash = path.indexOf('#');
   const q = path.indexOf('?');
-  if (q < 0) return undefined;
-  const end = path.indexOf('#', q);
-  const query = path.slice(q + 1, end < 0 ? undefined : end);
+  if (q < 0 || (hash >= 0 && hash < q)) return undefined; // a `?` inside the fragment is no query
+  const query = path.slice(q + 1, hash < 0 ? undefined : hash);
   let out: string[] | undefined;
   for (const pair of query.split('&')) {
     const eq = pair.indexOf('=');

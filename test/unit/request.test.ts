@@ -21,6 +21,7 @@ describe('queryValues', () => {
 
   it('stops at the #fragment', () => {
     expect(queryValues('/p?api_key=k1#frag', 'api_key')).toEqual(['k1']);
+    expect(queryValues('/p#frag?api_key=k1', 'api_key')).toBeUndefined();
     expect(queryValues('/p?x=1#api_key=k1', 'api_key')).toBeUndefined();
   });
 
