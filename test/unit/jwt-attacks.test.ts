@@ -238,7 +238,7 @@ describe('claims', () => {
 
   it('wrong iss or aud → invalid_credential', async () => {
     const ok = { uid: 'ec-uid', exp, iss: 'https://issuer.example', aud: 'api' };
-    const t = (p: object) => sign(p, ec.privateKey, { alg: 'ES256', kid: ec.kid });
+    const t = (p: Record<string, unknown>) => sign(p, ec.privateKey, { alg: 'ES256', kid: ec.kid });
     expect(await reason(await t(ok))).toBe('allow');
     expect(await reason(await t({ ...ok, iss: 'https://evil.example' }))).toBe('invalid_credential');
     expect(await reason(await t({ ...ok, iss: undefined }))).toBe('invalid_credential');
