@@ -275,6 +275,16 @@ describe('identity', () => {
     expect(await reason(symToken({ alg: 'HS256' }, siblings))).toBe('allow');
   });
 
+  it('a payload naming two consumers through two identity claims is refused, not resolved', async () => {
+    await h.service.create({ name: 'by-sub', auth: { type: 'jwt', keyType: 'symmetric', identity: { claim: 'sub', value: 'shared-sub' } } });
+    await h.sync();
+    const t = symToken({ alg: 'HS256', kid: symKid }, { uid: 'sym-uid', sub: 'shared-sub', exp });
+    expect(await reason(t)).toBe('invalid_credential');
+    await h.service.remove('by-sub');
+    await h.sync();
+    expect(await reason(t)).toBe('allow');
+  });
+
   it('an unknown identity value is invalid_credential (authoritative replica) or 503 (not in step)', async () => {
     const t = symToken({ alg: 'HS256' }, { uid: 'nobody', exp });
     expect(await reason(t)).toBe('invalid_credential');
