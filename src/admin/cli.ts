@@ -3,7 +3,10 @@
  * for consumers, keys and route grants. `runCli` is a plain function of its
  * arguments and streams so tests drive it in-process.
  */
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { SignJWT } from 'jose';
 import { ENV_DOC } from '../config.js';
 
 export interface CliIo {
@@ -25,9 +28,25 @@ Commands:
   consumers get NAME                      show one consumer (never a secret)
   consumers enable NAME | disable NAME    switch a consumer on or off
   consumers delete NAME                   delete a consumer and its keys
+  consumers create NAME --jwt symmetric|asymmetric [--jwks FILE] [--jwks-out FILE]
+                   [--token header:NAME|query:NAME|cookie:NAME] [--prefix "Bearer "] [--passthrough]
+                   [--claim uid] [--claim-value VALUE] [--issuer ISS] [--audience AUD]
+                                          create a JWT consumer. symmetric: the service generates an
+                                          HS256 JWKS, printed once (and written to --jwks-out FILE,
+                                          mode 0600). asymmetric: --jwks FILE holds the public keys
+                                          (a JWKS, one JWK, or a PEM public key)
   keys add NAME [--key KEY] [--expires ISO8601]
-                                          add a key (rotation); printed once
-  keys remove NAME KEYID                  remove a key
+                                          add an API key (rotation); printed once
+  keys add NAME [--jwk FILE] [--jwks-out FILE]
+                                          add a key to a JWT consumer: symmetric generates one (printed
+                                          once); asymmetric takes a public JWK or PEM in FILE
+  keys remove NAME KEYID                  remove a key (for JWT consumers KEYID is the kid)
+  jwt mint NAME --jwks FILE [--ttl SECONDS] [--claim-value V]
+                                          print a test token for a symmetric consumer: HS256 with the
+                                          first key of FILE, claims read from the admin API
+  jwt mint NAME --private-key FILE [--ttl SECONDS] [--claim-value V]
+                                          the same for an asymmetric consumer, signed with a PEM
+                                          private key (EC, RSA as RS256, or Ed25519)
   routes grant ROUTE NAME...              admit these consumers on ROUTE (others get 403)
   routes revoke ROUTE NAME...             take consumers off ROUTE (no grants left: open to all)
   routes show ROUTE                       show a route's grants
@@ -35,12 +54,15 @@ Commands:
 
 Options:
   --url URL      admin API (env CONSUMER_AUTHZ_URL, default http://127.0.0.1:9002)
-  --token TOKEN  admin token (env ADMIN_TOKEN)
+  --token TOKEN  admin token (env ADMIN_TOKEN; also --admin-token). With consumers create --jwt,
+                 --token header:NAME|query:NAME|cookie:NAME is where the consumer's token is read
   --json         print the API's JSON answer
   -h, --help     this text
 `;
 
 class UsageError extends Error {}
+
+const TOKEN_LOCATION_RE = /^(header|query|cookie):(.+)$/;
 
 class ApiError extends Error {
   constructor(
@@ -61,7 +83,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       allowPositionals: true,
       options: {
         url: { type: 'string' },
-        token: { type: 'string' },
+        token: { type: 'string', multiple: true },
+        'admin-token': { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
         description: { type: 'string' },
@@ -71,20 +94,38 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         expires: { type: 'string' },
         limit: { type: 'string' },
         cursor: { type: 'string' },
+        jwt: { type: 'string' },
+        jwks: { type: 'string' },
+        'jwks-out': { type: 'string' },
+        jwk: { type: 'string' },
+        prefix: { type: 'string' },
+        passthrough: { type: 'boolean', default: false },
+        claim: { type: 'string' },
+        'claim-value': { type: 'string' },
+        issuer: { type: 'string' },
+        audience: { type: 'string' },
+        ttl: { type: 'string' },
+        'private-key': { type: 'string' },
       },
     });
   } catch (err) {
     io.stderr(`consumer-authz: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
-  const { values: o, positionals: pos } = parsed;
+  const { values: parsedValues, positionals: pos } = parsed;
+  // --token is the admin token, except that `consumers create --jwt` reads a
+  // value of the form header:|query:|cookie:NAME as the token location.
+  const tokens = parsedValues.token ?? [];
+  const locationToken = parsedValues.jwt !== undefined ? tokens.find((v) => TOKEN_LOCATION_RE.test(v)) : undefined;
+  const adminToken = parsedValues['admin-token'] ?? tokens.find((v) => v !== locationToken);
+  const o = { ...parsedValues, token: locationToken, adminToken };
   if (o.help || pos.length === 0) {
     io.stdout(USAGE + envHelp());
     return pos.length === 0 && !o.help ? 2 : 0;
   }
   const api = new AdminClient(
     o.url ?? io.env.CONSUMER_AUTHZ_URL ?? 'http://127.0.0.1:9002',
-    o.token ?? io.env.ADMIN_TOKEN,
+    o.adminToken ?? io.env.ADMIN_TOKEN,
     io.fetch ?? fetch,
   );
   const print = (human: string, json: unknown) => io.stdout(o.json ? `${JSON.stringify(json, null, 2)}\n` : `${human}\n`);
@@ -98,6 +139,18 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     switch (`${group} ${verb ?? ''}`.trim()) {
       case 'consumers create': {
         const name = one('NAME');
+        if (o.jwt !== undefined) {
+          const body: Record<string, unknown> = { name, auth: jwtAuth(o), enabled: !o.disabled };
+          if (o.description !== undefined) body.description = o.description;
+          const res = (await api.call('POST', 'consumers', body)) as { consumer: Consumer; jwks?: { keys: unknown[] } };
+          let human = `created consumer ${res.consumer.name} (${describeAuth(res.consumer)}, ${res.consumer.enabled ? 'enabled' : 'disabled'})`;
+          if (res.jwks) {
+            human += `\nJWKS with the HS256 secret (shown once; store it now):\n${JSON.stringify(res.jwks)}`;
+            if (o['jwks-out'] !== undefined) human += `\n${writeSecretFile(o['jwks-out'], res.jwks)}`;
+          }
+          print(human, res);
+          return 0;
+        }
         const auth: Record<string, unknown> = { type: 'api-key', source: parseSource(o.source) };
         if (o.key !== undefined) {
           auth.generation = 'custom';
@@ -144,14 +197,37 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       }
       case 'keys add': {
         const name = one('NAME');
+        if (o.jwk !== undefined) {
+          const res = (await api.call('POST', `consumers/${path(name)}/keys`, { jwk: readJwk(o.jwk) })) as { key: { kid: string } };
+          print(`added key ${res.key.kid} to ${name}`, res);
+          return 0;
+        }
         const body: Record<string, unknown> = {};
         if (o.key !== undefined) {
           body.generation = 'custom';
           body.key = o.key;
         }
         if (o.expires !== undefined) body.expiresAt = o.expires;
-        const res = (await api.call('POST', `consumers/${path(name)}/keys`, body)) as { key: { id: string }; apiKey: string };
-        print(`added key ${res.key.id} to ${name}\nAPI key (shown once; store it now): ${res.apiKey}`, res);
+        const res = (await api.call('POST', `consumers/${path(name)}/keys`, body)) as {
+          key: { id?: string; kid?: string };
+          apiKey?: string;
+          jwks?: unknown;
+        };
+        if (res.jwks !== undefined) {
+          let human = `added key ${res.key.kid} to ${name}\nJWKS with the new HS256 secret (shown once; store it now):\n${JSON.stringify(res.jwks)}`;
+          if (o['jwks-out'] !== undefined) human += `\n${writeSecretFile(o['jwks-out'], res.jwks)}`;
+          print(human, res);
+        } else {
+          print(`added key ${res.key.id} to ${name}\nAPI key (shown once; store it now): ${res.apiKey}`, res);
+        }
+        return 0;
+      }
+      case 'jwt mint': {
+        const name = one('NAME');
+        const c = (await api.call('GET', `consumers/${path(name)}`)) as Consumer;
+        if (c.auth.type !== 'jwt' || !c.auth.identity) throw new UsageError(`consumer ${name} is not a JWT consumer`);
+        const token = await mint(c, o);
+        print(token, { token });
         return 0;
       }
       case 'keys remove': {
@@ -213,13 +289,149 @@ interface Consumer {
   name: string;
   enabled: boolean;
   description: string;
-  auth: { type: string; source?: { in: string; name?: string } };
+  auth: {
+    type: string;
+    source?: { in: string; name?: string };
+    keyType?: string;
+    token?: { in: string; name: string; prefix: string };
+    identity?: { claim: string; value: string };
+    claims?: { issuer?: string; audience?: string };
+  };
 }
 
 function describeAuth(c: Consumer): string {
   const s = c.auth.source;
   if (c.auth.type === 'api-key' && s) return `api-key from ${s.in === 'bearer' ? 'Authorization: Bearer' : `${s.in} ${s.name}`}`;
+  const t = c.auth.token;
+  if (c.auth.type === 'jwt' && t && c.auth.identity) {
+    const where = t.in === 'header' ? `header ${t.name}${t.prefix ? ` "${t.prefix}"` : ''}` : `${t.in} ${t.name}`;
+    return `jwt ${c.auth.keyType} from ${where}, identity ${c.auth.identity.claim}=${c.auth.identity.value}`;
+  }
   return c.auth.type;
+}
+
+type Opts = Record<string, string | boolean | undefined>;
+
+/** The `auth` object of a JWT consumer from the create options. */
+function jwtAuth(o: Opts): Record<string, unknown> {
+  const keyType = o.jwt;
+  if (keyType !== 'symmetric' && keyType !== 'asymmetric') throw new UsageError('--jwt must be symmetric or asymmetric');
+  const auth: Record<string, unknown> = { type: 'jwt', keyType };
+  if (keyType === 'asymmetric') {
+    if (typeof o.jwks !== 'string') throw new UsageError('--jwt asymmetric needs --jwks FILE (a JWKS, a JWK or a PEM public key)');
+    auth.jwks = readJwks(o.jwks);
+  } else if (o.jwks !== undefined) {
+    throw new UsageError('--jwks is for asymmetric consumers; a symmetric consumer\'s JWKS is generated (use --jwks-out FILE to save it)');
+  }
+  if (o['jwks-out'] !== undefined && keyType !== 'symmetric') throw new UsageError('--jwks-out is for symmetric consumers');
+  const token: Record<string, unknown> = {};
+  if (typeof o.token === 'string') {
+    const m = TOKEN_LOCATION_RE.exec(o.token);
+    if (!m) throw new UsageError('--token must be header:NAME, query:NAME or cookie:NAME');
+    token.in = m[1];
+    token.name = m[2];
+  }
+  if (o.prefix !== undefined) token.prefix = o.prefix;
+  if (o.passthrough) token.passthrough = true;
+  if (Object.keys(token).length > 0) auth.token = token;
+  const identity: Record<string, unknown> = {};
+  if (o.claim !== undefined) identity.claim = o.claim;
+  if (o['claim-value'] !== undefined) identity.value = o['claim-value'];
+  if (Object.keys(identity).length > 0) auth.identity = identity;
+  const claims: Record<string, unknown> = {};
+  if (o.issuer !== undefined) claims.issuer = o.issuer;
+  if (o.audience !== undefined) claims.audience = o.audience;
+  if (Object.keys(claims).length > 0) auth.claims = claims;
+  return auth;
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+}
+
+/** Public JWK(s) from a file: a JWKS, one JWK, or a PEM key (only its public part is sent). */
+function readJwks(file: string): { keys: unknown[] } {
+  const text = readText(file);
+  if (text.includes('-----BEGIN')) return { keys: [pemToPublicJwk(text, file)] };
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new UsageError(`${file} is neither JSON (a JWKS or a JWK) nor a PEM key`);
+  }
+  const o = json as { keys?: unknown[] };
+  return Array.isArray(o.keys) ? { keys: o.keys } : { keys: [json] };
+}
+
+/** One public JWK from a file (a JWK, a JWKS with one key, or a PEM key). */
+function readJwk(file: string): unknown {
+  const { keys } = readJwks(file);
+  if (keys.length !== 1) throw new UsageError(`${file} must hold exactly one key`);
+  return keys[0];
+}
+
+function pemToPublicJwk(pem: string, file: string): Record<string, unknown> {
+  let key: KeyObject;
+  try {
+    key = createPublicKey(pem);
+  } catch (err) {
+    throw new UsageError(`${file}: not a PEM key this tool can read (${(err as Error).message})`);
+  }
+  return key.export({ format: 'jwk' }) as Record<string, unknown>;
+}
+
+/** Writes a secret JWKS with mode 0600; returns a line saying so. */
+function writeSecretFile(file: string, jwks: unknown): string {
+  writeFileSync(file, `${JSON.stringify(jwks, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return `written to ${file} (mode 0600)`;
+}
+
+/** A signed test token for consumer `c`: its identity claim, issuer and audience, `exp` in --ttl seconds. */
+async function mint(c: Consumer, o: Opts): Promise<string> {
+  const ttl = o.ttl === undefined ? 3600 : Number(o.ttl);
+  if (!Number.isInteger(ttl) || ttl < 1 || ttl > 31_536_000) throw new UsageError('--ttl must be a whole number of seconds from 1 to 31536000');
+  const id = c.auth.identity as { claim: string; value: string };
+  const now = Math.floor(Date.now() / 1000);
+  const payload: Record<string, unknown> = { [id.claim]: typeof o['claim-value'] === 'string' ? o['claim-value'] : id.value, iat: now, exp: now + ttl };
+  if (c.auth.claims?.issuer !== undefined) payload.iss = c.auth.claims.issuer;
+  if (c.auth.claims?.audience !== undefined) payload.aud = c.auth.claims.audience;
+  const jwt = new SignJWT(payload);
+  if (typeof o['private-key'] === 'string') {
+    const file = o['private-key'];
+    let key: KeyObject;
+    try {
+      key = createPrivateKey(readText(file));
+    } catch (err) {
+      if (err instanceof UsageError) throw err;
+      throw new UsageError(`${file}: not a PEM private key (${(err as Error).message})`);
+    }
+    return jwt.setProtectedHeader({ alg: algOf(key) }).sign(key);
+  }
+  if (typeof o.jwks !== 'string') throw new UsageError('jwt mint needs --jwks FILE (symmetric) or --private-key FILE (asymmetric)');
+  const first = readJwks(o.jwks).keys[0] as { kty?: string; k?: string; kid?: string } | undefined;
+  if (!first || first.kty !== 'oct' || typeof first.k !== 'string') {
+    throw new UsageError(`${o.jwks}: the first key is not a symmetric (oct) key; for an asymmetric consumer use --private-key FILE`);
+  }
+  const header: { alg: string; kid?: string } = { alg: 'HS256' };
+  if (typeof first.kid === 'string') header.kid = first.kid;
+  return jwt.setProtectedHeader(header).sign(Buffer.from(first.k, 'base64url'));
+}
+
+function algOf(key: KeyObject): string {
+  const type = key.asymmetricKeyType;
+  if (type === 'ed25519') return 'EdDSA';
+  if (type === 'rsa') return 'RS256';
+  if (type === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    const alg = curve === 'prime256v1' ? 'ES256' : curve === 'secp384r1' ? 'ES384' : curve === 'secp521r1' ? 'ES512' : undefined;
+    if (alg) return alg;
+  }
+  throw new UsageError('the private key must be EC (P-256, P-384, P-521), RSA or Ed25519');
 }
 
 function parseSource(s: string | undefined): unknown {

@@ -1,98 +1,293 @@
 /**
  * Check's core. A request walks three phases:
  *   identity      find the credential(s) in the request and resolve them
- *                 against the in-process Directory;
+ *                 against the in-process Directory: API keys by hash, JWTs by
+ *                 their identity claim, then a signature check with that one
+ *                 consumer's keys (skipped when the token is in the cache);
  *   authorization the consumer must be enabled, its key unexpired, and the
  *                 route must admit it;
  *   response      a Decision value the gRPC edge turns into Envoy's answer.
  * No network, no logging, no exceptions for a refusal.
+ *
+ * `check` answers synchronously when no signature has to be verified (API
+ * keys, cached tokens, every refusal decided before crypto) and with a
+ * promise otherwise.
+ *
+ * Where API-key and JWT consumers read the same header or query parameter, a
+ * value shaped like a JWS (`eyJ…` with a dot, after an optional scheme word)
+ * is taken as a JWT and anything else as an API key.
  */
 import { hashKey, isMalformedSystemKey, MAX_KEY_LENGTH } from '../consumers/api-keys.js';
-import type { Directory, KeyEntry } from '../store/directory.js';
-import { deny, type Decision, type Strip } from './decision.js';
+import type { CredentialEntry, Directory, JwtConsumer, JwtSource, KeyEntry } from '../store/directory.js';
+import { deny, NO_STRIP, type Decision, type Strip } from './decision.js';
+import {
+  claimHeaders,
+  decodeUntrusted,
+  MAX_TOKEN_LENGTH,
+  stringClaim,
+  verifyWithConsumer,
+  type ClaimHeaderValue,
+} from './jwt.js';
 import { queryValues, type AuthzRequest } from './request.js';
+import { DEFAULT_TOKEN_CACHE_SIZE, TokenCache, tokenHash } from './token-cache.js';
 
 export interface AuthorizerOptions {
   directory: Directory;
   /** Clock in epoch ms (injectable for tests). */
   now?: () => number;
+  /** Verified-token cache entries (default 10000; 0 turns the cache off). */
+  tokenCacheSize?: number;
+}
+
+interface Match {
+  readonly entry: CredentialEntry;
+  readonly strip: Strip;
+  /** Epoch ms after which the credential is refused (API keys; JWT expiry is checked while resolving). */
+  readonly expiresAtMs: number;
+  readonly headers?: readonly ClaimHeaderValue[];
+  /** The JWT consumer version the match was made against; re-checked after an await. */
+  readonly jwt?: JwtConsumer;
 }
 
 /** What one credential found in the request resolved to. */
-type Resolved = { entry: KeyEntry; strip: Strip } | 'invalid' | 'unknown';
+type Resolved = Match | 'invalid' | 'unknown' | 'expired';
 
 const BEARER = /^Bearer +([^\s,]+) *$/i;
+/** A JWS-shaped value, optionally after one scheme word (`Bearer eyJ…`). */
+const JWS_VALUE = /^(?:[!-~]+ +)?eyJ[A-Za-z0-9_-]*\./;
 
 export class Authorizer {
   readonly #dir: Directory;
   readonly #now: () => number;
+  readonly #cache: TokenCache;
 
   constructor(opts: AuthorizerOptions) {
     this.#dir = opts.directory;
     this.#now = opts.now ?? Date.now;
+    this.#cache = new TokenCache(opts.tokenCacheSize ?? DEFAULT_TOKEN_CACHE_SIZE);
+    this.#dir.onConsumerChange((name) => this.#cache.dropConsumer(name));
   }
 
-  check(req: AuthzRequest): Decision {
-    // Identity: every source some consumer uses is looked at; a key counts
-    // only when found where its own consumer reads it.
-    let found = 0;
-    let match: { entry: KeyEntry; strip: Strip } | undefined;
-    let invalid = false;
-    let unknown = false;
-    const consider = (r: Resolved) => {
-      found++;
-      if (r === 'invalid') invalid = true;
-      else if (r === 'unknown') unknown = true;
-      else if (match && match.entry !== r.entry) invalid = true; // two different credentials: ambiguous
-      else match = r;
-    };
+  /** Verified tokens currently cached (for tests and metrics). */
+  get cachedTokens(): number {
+    return this.#cache.size;
+  }
 
+  check(req: AuthzRequest): Decision | Promise<Decision> {
+    return this.#check(req, true);
+  }
+
+  #check(req: AuthzRequest, retry: boolean): Decision | Promise<Decision> {
+    const found: Array<Resolved | Promise<Resolved>> = [];
     const dir = this.#dir;
-    // `Authorization: Bearer` is always looked at, whether or not a consumer
-    // uses it today: a bearer token nobody owns is an invalid credential, not
-    // a missing one.
+
+    // Identity, API keys: every source some consumer uses is looked at; a key
+    // counts only when found where its own consumer reads it.
+    // `Authorization` is always looked at, whether or not a consumer uses it
+    // today: a bearer value nobody owns is an invalid credential, not a
+    // missing one. A JWS-shaped value there belongs to the JWT pass below.
+    const jwtHeaders = dir.jwtHeaders;
+    const jwtQueries = dir.jwtQueries;
     const auth = req.headers.authorization;
-    if (auth !== undefined) {
+    if (auth !== undefined && !(hasSource(jwtHeaders, 'authorization') && JWS_VALUE.test(auth))) {
       const m = BEARER.exec(auth);
-      consider(m ? this.#resolve(m[1] as string, 'bearer', { header: 'authorization' }) : 'invalid');
+      found.push(m ? this.#resolveKey(m[1] as string, 'bearer', { header: 'authorization' }) : 'invalid');
     }
     for (const name of dir.headerNames) {
       const v = req.headers[name];
-      if (v !== undefined) consider(this.#resolve(v.trim(), `header:${name}`, { header: name }));
+      if (v === undefined || (hasSource(jwtHeaders, name) && JWS_VALUE.test(v))) continue;
+      found.push(this.#resolveKey(v.trim(), `header:${name}`, { header: name }));
     }
-    if (dir.queryNames.length > 0 && req.path.includes('?')) {
+    const hasQuery = req.path.includes('?');
+    if (hasQuery) {
       for (const name of dir.queryNames) {
         const vs = queryValues(req.path, name);
         if (vs === undefined) continue;
-        consider(vs.length === 1 ? this.#resolve(vs[0] as string, `query:${name}`, { query: name }) : 'invalid');
+        if (vs.length === 1 && hasSource(jwtQueries, name) && JWS_VALUE.test(vs[0] as string)) continue;
+        found.push(vs.length === 1 ? this.#resolveKey(vs[0] as string, `query:${name}`, { query: name }) : 'invalid');
       }
     }
 
-    if (found === 0) return dir.authoritative ? deny('missing_credential') : deny('authz_unavailable');
+    // Identity, JWTs.
+    for (const src of jwtHeaders) {
+      const v = req.headers[src.name];
+      if (v === undefined) continue;
+      const apiReads = src.name === 'authorization' || dir.headerNames.includes(src.name);
+      if (apiReads && !JWS_VALUE.test(v)) continue; // an API key: resolved above
+      found.push(this.#resolveJwt('header', src, v, req));
+    }
+    if (hasQuery) {
+      for (const src of jwtQueries) {
+        const vs = queryValues(req.path, src.name);
+        if (vs === undefined) continue;
+        if (vs.length !== 1) {
+          found.push('invalid');
+          continue;
+        }
+        if (dir.queryNames.includes(src.name) && !JWS_VALUE.test(vs[0] as string)) continue;
+        found.push(this.#resolveJwt('query', src, vs[0] as string, req));
+      }
+    }
+    const cookieHeader = dir.jwtCookies.length > 0 ? req.headers.cookie : undefined;
+    if (cookieHeader !== undefined) {
+      for (const src of dir.jwtCookies) {
+        const vs = cookieValues(cookieHeader, src.name);
+        if (vs === undefined) continue;
+        found.push(vs.length === 1 ? this.#resolveJwt('cookie', src, vs[0] as string, req) : 'invalid');
+      }
+    }
+
+    if (!found.some((r) => r instanceof Promise)) return this.#decide(req, found as Resolved[], retry);
+    return Promise.all(found).then((all) => this.#decide(req, all, retry));
+  }
+
+  #decide(req: AuthzRequest, results: Resolved[], retry: boolean): Decision | Promise<Decision> {
+    const dir = this.#dir;
+    let match: Match | undefined;
+    let invalid = false;
+    let unknown = false;
+    let expired = false;
+    for (const r of results) {
+      if (r === 'invalid') invalid = true;
+      else if (r === 'unknown') unknown = true;
+      else if (r === 'expired') expired = true;
+      else if (match && match.entry !== r.entry) invalid = true; // two different credentials: ambiguous
+      else match = r;
+    }
+
+    if (results.length === 0) return dir.authoritative ? deny('missing_credential') : deny('authz_unavailable');
     if (!match || invalid) {
+      if (!match && !invalid && !unknown && expired) return deny('expired_credential');
       // Not in the replica: definite only when the replica is in step with the store.
       if (!match && unknown && !dir.authoritative) return deny('authz_unavailable');
       return deny('invalid_credential');
     }
+    if (expired) return deny('invalid_credential'); // a good credential beside an expired one: ambiguous
+
+    // A JWT verified while the consumer changed (disabled, key removed…) is
+    // judged again against the current version.
+    if (match.jwt && dir.consumer(match.jwt.record.name) !== match.jwt) {
+      return retry ? this.#check(req, false) : deny('authz_unavailable');
+    }
 
     // Authorization.
     const { entry } = match;
-    if (this.#now() >= entry.expiresAtMs) return deny('expired_credential');
+    if (this.#now() >= match.expiresAtMs) return deny('expired_credential');
     const consumer = entry.consumer.record;
     if (!consumer.enabled) return deny('consumer_disabled');
     if (req.route !== '') {
       const granted = dir.grants(req.route);
       if (granted && !granted.has(consumer.name)) return deny('route_forbidden');
     }
-    return { allow: true, entry, strip: match.strip };
+    return match.headers && match.headers.length > 0
+      ? { allow: true, entry, strip: match.strip, headers: match.headers }
+      : { allow: true, entry, strip: match.strip };
   }
 
-  #resolve(value: string, sourceKey: string, strip: Strip): Resolved {
+  #resolveKey(value: string, sourceKey: string, strip: Strip): Resolved {
     if (value.length === 0 || value.length > MAX_KEY_LENGTH || value.includes(',')) return 'invalid';
     if (isMalformedSystemKey(value)) return 'invalid';
-    const entry = this.#dir.byKeyHash(hashKey(value));
+    const entry: KeyEntry | undefined = this.#dir.byKeyHash(hashKey(value));
     if (!entry) return 'unknown';
     if (entry.consumer.sourceKey !== sourceKey) return 'invalid';
-    return { entry, strip };
+    return { entry, strip, expiresAtMs: entry.expiresAtMs };
   }
+
+  /**
+   * A token found at a JWT location: from the cache when this exact token was
+   * verified for the current version of its consumer and has not expired;
+   * otherwise decoded (untrusted) to find the one candidate consumer by its
+   * identity claim, then verified with that consumer's keys only.
+   */
+  #resolveJwt(kind: 'header' | 'query' | 'cookie', src: JwtSource, raw: string, req: AuthzRequest): Resolved | Promise<Resolved> {
+    let prefix: string | undefined;
+    for (const p of src.prefixes) {
+      if (raw.length >= p.length && (p.length === 0 || raw.slice(0, p.length).toLowerCase() === p)) {
+        prefix = p;
+        break;
+      }
+    }
+    if (prefix === undefined) return 'invalid';
+    const token = raw.slice(prefix.length);
+    if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) return 'invalid';
+    const locationKey = `${kind}:${src.name}:${prefix}`;
+    const dir = this.#dir;
+    const now = this.#now();
+
+    const hash = tokenHash(token);
+    const hit = this.#cache.get(hash);
+    if (hit) {
+      if (dir.consumer(hit.consumer.record.name) !== hit.consumer || now >= hit.expMs) {
+        this.#cache.delete(hash); // stale: decided afresh below
+      } else if (hit.consumer.locationKey !== locationKey) {
+        return 'invalid';
+      } else {
+        return this.#jwtMatch(hit.consumer, hit.key, hit.headers, req);
+      }
+    }
+
+    const t = decodeUntrusted(token);
+    if (!t) return 'invalid';
+    let candidate: JwtConsumer | undefined;
+    for (const claim of dir.identityClaims) {
+      const value = stringClaim(t.payload, claim);
+      if (value === undefined) continue;
+      const c = dir.byIdentity(claim, value);
+      if (!c) continue;
+      if (c.locationKey !== locationKey) return 'invalid'; // found where its consumer does not read it
+      if (candidate && candidate !== c) return 'invalid'; // names two consumers: refuse rather than pick
+      candidate = c;
+    }
+    if (!candidate) return 'unknown';
+    const consumer = candidate;
+    return verifyWithConsumer(token, t, consumer, now).then((out): Resolved => {
+      if (typeof out === 'string') return out;
+      const headers = claimHeaders(t.payload, consumer.auth);
+      if (dir.consumer(consumer.record.name) === consumer) {
+        this.#cache.set(hash, { consumer, key: out.key, expMs: out.expMs, headers });
+      }
+      return this.#jwtMatch(consumer, out.key, headers, req);
+    });
+  }
+
+  #jwtMatch(consumer: JwtConsumer, entry: CredentialEntry, headers: readonly ClaimHeaderValue[], req: AuthzRequest): Match {
+    const t = consumer.auth.token;
+    let strip: Strip;
+    if (t.passthrough) strip = NO_STRIP;
+    else if (t.in === 'header') strip = { header: t.name };
+    else if (t.in === 'query') strip = { query: t.name };
+    else strip = { cookie: t.name, rest: cookieWithout(req.headers.cookie ?? '', t.name) };
+    return { entry, strip, expiresAtMs: Infinity, headers, jwt: consumer };
+  }
+}
+
+function hasSource(sources: readonly JwtSource[], name: string): boolean {
+  for (const s of sources) if (s.name === name) return true;
+  return false;
+}
+
+/**
+ * Values of cookie `name` in a Cookie header (`a=1; b=2`; Envoy joins several
+ * Cookie headers with "; "). Surrounding double quotes are removed. Returns
+ * undefined when the cookie is absent.
+ */
+export function cookieValues(header: string, name: string): string[] | undefined {
+  let out: string[] | undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
+    let v = part.slice(eq + 1).trim();
+    if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
+    (out ??= []).push(v);
+  }
+  return out;
+}
+
+/** The Cookie header without cookie `name`, or undefined when nothing else is left. */
+export function cookieWithout(header: string, name: string): string | undefined {
+  const rest = header
+    .split(';')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0 && p.slice(0, p.indexOf('=') < 0 ? p.length : p.indexOf('=')).trim() !== name);
+  return rest.length > 0 ? rest.join('; ') : undefined;
 }

@@ -3,18 +3,30 @@
  * (with a stable reason). An exception from the authorizer means the service
  * failed, never that the caller was refused.
  */
-import type { KeyEntry } from '../store/directory.js';
+import type { CredentialEntry } from '../store/directory.js';
+import type { ClaimHeaderValue } from './jwt.js';
 import { REASONS, type Reason } from './reasons.js';
 
-/** Where the accepted credential was found, so the edge can strip it. */
+/**
+ * What the edge removes so the credential does not reach the upstream:
+ * a header, a query parameter, one cookie (`rest` is the cookie header
+ * without it, or undefined when it was the only cookie: remove the header),
+ * or nothing (a JWT consumer with passthrough on).
+ */
 export type Strip =
-  | { readonly header: string; readonly query?: undefined }
-  | { readonly header?: undefined; readonly query: string };
+  | { readonly header: string }
+  | { readonly query: string }
+  | { readonly cookie: string; readonly rest: string | undefined }
+  | { readonly none: true };
+
+export const NO_STRIP: Strip = Object.freeze({ none: true });
 
 export interface Allow {
   readonly allow: true;
-  readonly entry: KeyEntry;
+  readonly entry: CredentialEntry;
   readonly strip: Strip;
+  /** Claims-to-headers values (JWT); a value of undefined removes the header. */
+  readonly headers?: readonly ClaimHeaderValue[];
 }
 
 export interface Deny {

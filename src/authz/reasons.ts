@@ -32,7 +32,7 @@ export interface ReasonInfo {
 export const REASONS: Readonly<Record<Reason, ReasonInfo>> = Object.freeze({
   missing_credential: { http: 401, grpc: GrpcCode.UNAUTHENTICATED, message: 'No credential was found in the request.' },
   invalid_credential: { http: 401, grpc: GrpcCode.UNAUTHENTICATED, message: 'The credential is not valid.' },
-  expired_credential: { http: 401, grpc: GrpcCode.UNAUTHENTICATED, message: 'The credential has expired.' },
+  expired_credential: { http: 401, grpc: GrpcCode.UNAUTHENTICATED, message: 'The credential has expired or is not yet valid.' },
   consumer_disabled: { http: 403, grpc: GrpcCode.PERMISSION_DENIED, message: 'The consumer is disabled.' },
   route_forbidden: { http: 403, grpc: GrpcCode.PERMISSION_DENIED, message: 'The consumer is not allowed on this route.' },
   authz_unavailable: { http: 503, grpc: GrpcCode.UNAVAILABLE, message: 'Authorization is temporarily unavailable.' },

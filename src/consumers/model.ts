@@ -1,7 +1,10 @@
 /**
  * The consumer model as stored (records) and as shown by the admin API
- * (views). Records hold key hashes, never keys; views hold neither.
+ * (views). API-key records hold key hashes, never keys. JWT records hold
+ * public JWKs, and for `symmetric` consumers the HS256 secret itself (it is
+ * needed to verify); views never hold a hash, a secret or a private part.
  */
+import { createHash } from 'node:crypto';
 
 /** Where an API key is read from. A key counts only from its consumer's source. */
 export type CredentialSource =
@@ -29,8 +32,77 @@ export interface ApiKeyAuth {
   readonly keys: readonly ApiKeyRecord[];
 }
 
-/** Placeholder widened by the JWT method; only api-key exists for now. */
-export type AuthRecord = ApiKeyAuth;
+/** JWS algorithms a JWT consumer's key may be bound to (one per key). */
+export type JwsAlg =
+  | 'HS256'
+  | 'RS256' | 'RS384' | 'RS512'
+  | 'PS256' | 'PS384' | 'PS512'
+  | 'ES256' | 'ES384' | 'ES512'
+  | 'EdDSA';
+
+/**
+ * A stored JWK: only the members needed to verify. `k` (the HS256 secret) is
+ * present only on `oct` keys of symmetric consumers and never leaves the
+ * service after the create/rotate answer.
+ */
+export interface StoredJwk {
+  readonly kty: 'oct' | 'RSA' | 'EC' | 'OKP';
+  readonly kid: string;
+  readonly alg: JwsAlg;
+  readonly crv?: string;
+  readonly x?: string;
+  readonly y?: string;
+  readonly n?: string;
+  readonly e?: string;
+  readonly k?: string;
+}
+
+export interface JwtKeyRecord {
+  readonly kid: string;
+  readonly jwk: StoredJwk;
+  readonly createdAt: string;
+}
+
+/** Where a consumer's token is read from. */
+export interface TokenLocation {
+  readonly in: 'header' | 'query' | 'cookie';
+  /** Header name (lower-case), query parameter or cookie name. */
+  readonly name: string;
+  /** Text before the token in a header (matched case-insensitively); "" for query and cookie by default. */
+  readonly prefix: string;
+  /** When false the token is removed before the request goes upstream. */
+  readonly passthrough: boolean;
+}
+
+export interface JwtIdentity {
+  readonly claim: string;
+  readonly value: string;
+}
+
+export interface JwtClaimsPolicy {
+  readonly requireExp: boolean;
+  readonly issuer?: string;
+  readonly audience?: string;
+  readonly clockSkewSeconds: number;
+}
+
+export interface ClaimHeader {
+  readonly claim: string;
+  readonly header: string;
+}
+
+export interface JwtAuth {
+  readonly type: 'jwt';
+  readonly keyType: 'symmetric' | 'asymmetric';
+  readonly keys: readonly JwtKeyRecord[];
+  readonly token: TokenLocation;
+  readonly identity: JwtIdentity;
+  readonly claims: JwtClaimsPolicy;
+  readonly claimsToHeaders: readonly ClaimHeader[];
+}
+
+/** A consumer's one authentication method. */
+export type AuthRecord = ApiKeyAuth | JwtAuth;
 export type AuthType = AuthRecord['type'];
 
 export interface ConsumerRecord {
@@ -54,6 +126,27 @@ export interface RouteRecord {
 
 export type ApiKeyView = Omit<ApiKeyRecord, 'hash'>;
 
+/** A JWT key as shown: identification only, never `k` or key material. */
+export interface JwtKeyView {
+  kid: string;
+  kty: StoredJwk['kty'];
+  alg: JwsAlg;
+  crv?: string;
+  createdAt: string;
+}
+
+export type AuthView =
+  | { type: 'api-key'; source: CredentialSource; keys: ApiKeyView[] }
+  | {
+      type: 'jwt';
+      keyType: JwtAuth['keyType'];
+      keys: JwtKeyView[];
+      token: TokenLocation;
+      identity: JwtIdentity;
+      claims: JwtClaimsPolicy;
+      claimsToHeaders: ClaimHeader[];
+    };
+
 export interface ConsumerView {
   id: string;
   name: string;
@@ -61,7 +154,7 @@ export interface ConsumerView {
   enabled: boolean;
   createdAt: string;
   updatedAt: string;
-  auth: { type: 'api-key'; source: CredentialSource; keys: ApiKeyView[] };
+  auth: AuthView;
 }
 
 /** The public view of a record: no hash, no secret. */
@@ -73,21 +166,49 @@ export function toView(rec: ConsumerRecord): ConsumerView {
     enabled: rec.enabled,
     createdAt: rec.createdAt,
     updatedAt: rec.updatedAt,
-    auth: {
-      type: rec.auth.type,
-      source: rec.auth.source,
-      keys: rec.auth.keys.map(keyView),
-    },
+    auth: authView(rec.auth),
   };
+}
+
+function authView(a: AuthRecord): AuthView {
+  if (a.type === 'api-key') return { type: 'api-key', source: a.source, keys: a.keys.map(keyView) };
+  return {
+    type: 'jwt',
+    keyType: a.keyType,
+    keys: a.keys.map(jwtKeyView),
+    token: { ...a.token },
+    identity: { ...a.identity },
+    claims: { ...a.claims },
+    claimsToHeaders: a.claimsToHeaders.map((m) => ({ ...m })),
+  };
+}
+
+export function jwtKeyView(k: JwtKeyRecord): JwtKeyView {
+  const v: JwtKeyView = { kid: k.kid, kty: k.jwk.kty, alg: k.jwk.alg, createdAt: k.createdAt };
+  if (k.jwk.crv !== undefined) v.crv = k.jwk.crv;
+  return v;
 }
 
 export function keyView(k: ApiKeyRecord): ApiKeyView {
   return { id: k.id, hint: k.hint, generation: k.generation, createdAt: k.createdAt, expiresAt: k.expiresAt };
 }
 
-/** All key hashes a record owns (the store keeps them unique across consumers). */
+/**
+ * The store's uniqueness index: every value here may belong to one consumer
+ * only, and both stores check and claim them atomically with the write.
+ * API-key consumers own their key hashes. A JWT consumer owns one entry: the
+ * hash of its identity (claim key, claim value), so no two consumers can be
+ * named by the same token payload. `kid`s are not in the index: a token's
+ * consumer is found by its identity claim, and kids only pick a key within it.
+ */
 export function credentialHashes(rec: ConsumerRecord): string[] {
+  if (rec.auth.type === 'jwt') return [jwtIdentityHash(rec.auth.identity)];
   return rec.auth.keys.map((k) => k.hash);
+}
+
+/** Index entry of a JWT identity; the `jwt-identity` tag keeps it apart from API-key hashes. */
+export function jwtIdentityHash(id: JwtIdentity): string {
+  return createHash('sha256').update(`jwt-identity\u0000${id.claim}\u0000${id.value}`).digest('hex');
 }
 
 /** A stable string naming a credential source, e.g. `header:x-api-key`. */

@@ -4,7 +4,7 @@
  * a typo never silently falls back to a default.
  */
 import { invalid } from '../admin/errors.js';
-import type { CredentialSource, KeyGeneration } from './model.js';
+import type { ClaimHeader, CredentialSource, JwtClaimsPolicy, JwtIdentity, KeyGeneration, TokenLocation } from './model.js';
 
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const ROUTE_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
@@ -113,4 +113,135 @@ export function limit(v: string | null, dflt: number, max: number): number {
   if (v === null) return dflt;
   if (!/^\d{1,6}$/.test(v) || Number(v) < 1 || Number(v) > max) throw invalid('limit', `must be an integer from 1 to ${max}`);
   return Number(v);
+}
+
+// --- JWT consumers ----------------------------------------------------------
+
+const COOKIE_RE = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
+/** Claim names: printable ASCII without spaces (namespaced URLs allowed). */
+const CLAIM_RE = /^[\x21-\x7e]{1,128}$/;
+const FORBIDDEN_CLAIMS = new Set(['__proto__', 'constructor', 'prototype']);
+export const MAX_CLAIM_HEADERS = 16;
+export const MAX_CLOCK_SKEW_SECONDS = 600;
+const MAX_PREFIX = 32;
+
+/** `auth.token`: where a JWT consumer's token is read from, with defaults applied. */
+export function tokenLocation(v: unknown, field: string): TokenLocation {
+  if (v === undefined) return { in: 'header', name: 'authorization', prefix: 'Bearer ', passthrough: false };
+  const o = object(v, field);
+  onlyFields(o, ['in', 'name', 'prefix', 'passthrough'], field);
+  const where = o.in ?? 'header';
+  const passthrough = bool(o.passthrough, `${field}.passthrough`, false);
+  const prefix = (dflt: string): string => {
+    if (o.prefix === undefined) return dflt;
+    if (typeof o.prefix !== 'string' || o.prefix.length > MAX_PREFIX || !/^[\x20-\x7e]*$/.test(o.prefix)) {
+      throw invalid(`${field}.prefix`, `must be at most ${MAX_PREFIX} printable ASCII characters`);
+    }
+    return o.prefix;
+  };
+  switch (where) {
+    case 'header': {
+      if (o.name === undefined) return { in: 'header', name: 'authorization', prefix: prefix('Bearer '), passthrough };
+      if (typeof o.name !== 'string') throw invalid(`${field}.name`, 'must be a string');
+      const name = o.name.toLowerCase();
+      if (!HEADER_RE.test(name)) throw invalid(`${field}.name`, 'must be an HTTP header name of at most 64 characters');
+      // Authorization is the usual home of a JWT; the other reserved headers are not.
+      if (name !== 'authorization' && isReservedHeader(name)) {
+        throw invalid(`${field}.name`, `"${name}" is reserved; choose another header (for cookies use {"in":"cookie"})`);
+      }
+      return { in: 'header', name, prefix: prefix(name === 'authorization' ? 'Bearer ' : ''), passthrough };
+    }
+    case 'query':
+      if (typeof o.name !== 'string' || !QUERY_RE.test(o.name)) {
+        throw invalid(`${field}.name`, 'is required for "query": 1-64 characters of A-Z a-z 0-9 . _ ~ -');
+      }
+      return { in: 'query', name: o.name, prefix: prefix(''), passthrough };
+    case 'cookie':
+      if (typeof o.name !== 'string' || !COOKIE_RE.test(o.name)) {
+        throw invalid(`${field}.name`, 'is required for "cookie": a cookie name of 1-64 characters');
+      }
+      return { in: 'cookie', name: o.name, prefix: prefix(''), passthrough };
+    default:
+      throw invalid(`${field}.in`, 'must be "header", "query" or "cookie"');
+  }
+}
+
+/** A claim name (identity claim or claims-to-headers source). */
+export function claimName(v: unknown, field: string): string {
+  if (typeof v !== 'string' || !CLAIM_RE.test(v) || FORBIDDEN_CLAIMS.has(v)) {
+    throw invalid(field, 'must be a claim name of 1-128 printable ASCII characters without spaces');
+  }
+  return v;
+}
+
+/** `auth.identity`: the claim key and the value that names this consumer. */
+export function jwtIdentity(v: unknown, field: string, randomValue: () => string): JwtIdentity {
+  const o = v === undefined ? {} : object(v, field);
+  onlyFields(o, ['claim', 'value'], field);
+  const claim = o.claim === undefined ? 'uid' : claimName(o.claim, `${field}.claim`);
+  let value: string;
+  if (o.value === undefined) value = randomValue();
+  else {
+    if (typeof o.value !== 'string' || o.value.length === 0 || o.value.length > 256) {
+      throw invalid(`${field}.value`, 'must be a string of 1-256 characters');
+    }
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f]/.test(o.value)) throw invalid(`${field}.value`, 'must not contain control characters');
+    value = o.value;
+  }
+  return { claim, value };
+}
+
+const ISSUER_MAX = 512;
+
+/** `auth.claims`: what a token's registered claims must satisfy. */
+export function jwtClaims(v: unknown, field: string): JwtClaimsPolicy {
+  const o = v === undefined ? {} : object(v, field);
+  onlyFields(o, ['requireExp', 'issuer', 'audience', 'clockSkewSeconds'], field);
+  const text = (x: unknown, f: string): string | undefined => {
+    if (x === undefined) return undefined;
+    // eslint-disable-next-line no-control-regex
+    if (typeof x !== 'string' || x.length === 0 || x.length > ISSUER_MAX || /[\u0000-\u001f\u007f]/.test(x)) {
+      throw invalid(f, `must be a string of 1-${ISSUER_MAX} characters without control characters`);
+    }
+    return x;
+  };
+  const skew = o.clockSkewSeconds ?? 60;
+  if (typeof skew !== 'number' || !Number.isInteger(skew) || skew < 0 || skew > MAX_CLOCK_SKEW_SECONDS) {
+    throw invalid(`${field}.clockSkewSeconds`, `must be an integer from 0 to ${MAX_CLOCK_SKEW_SECONDS}`);
+  }
+  const out: { requireExp: boolean; issuer?: string; audience?: string; clockSkewSeconds: number } = {
+    requireExp: bool(o.requireExp, `${field}.requireExp`, true),
+    clockSkewSeconds: skew,
+  };
+  const issuer = text(o.issuer, `${field}.issuer`);
+  const audience = text(o.audience, `${field}.audience`);
+  if (issuer !== undefined) out.issuer = issuer;
+  if (audience !== undefined) out.audience = audience;
+  return out;
+}
+
+/** `auth.claimsToHeaders`: claims copied (sanitized) into upstream headers. */
+export function claimsToHeaders(v: unknown, field: string): ClaimHeader[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) throw invalid(field, 'must be an array of {"claim","header"}');
+  if (v.length > MAX_CLAIM_HEADERS) throw invalid(field, `must have at most ${MAX_CLAIM_HEADERS} entries`);
+  const seen = new Set<string>();
+  return v.map((item, i) => {
+    const f = `${field}[${i}]`;
+    const o = object(item, f);
+    onlyFields(o, ['claim', 'header'], f);
+    const claim = claimName(o.claim, `${f}.claim`);
+    if (typeof o.header !== 'string') throw invalid(`${f}.header`, 'is required and must be a string');
+    const header = o.header.toLowerCase();
+    if (!HEADER_RE.test(header)) throw invalid(`${f}.header`, 'must be an HTTP header name of at most 64 characters');
+    if (isReservedHeader(header)) throw invalid(`${f}.header`, `"${header}" is reserved; choose another header`);
+    if (seen.has(header)) throw invalid(`${f}.header`, `"${header}" is mapped twice`);
+    seen.add(header);
+    return { claim, header };
+  });
+}
+
+function isReservedHeader(name: string): boolean {
+  return name.startsWith(':') || RESERVED_HEADERS.has(name) || name.startsWith('x-envoy-');
 }

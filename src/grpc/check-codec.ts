@@ -10,7 +10,7 @@
 import type { Allow, Decision } from '../authz/decision.js';
 import { GrpcCode, REASONS, type Reason } from '../authz/reasons.js';
 import type { AuthzRequest } from '../authz/request.js';
-import type { KeyEntry } from '../store/directory.js';
+import type { CredentialEntry } from '../store/directory.js';
 
 /** The identity headers set on every allowed request (client copies are overwritten). */
 export const IDENTITY_HEADERS = ['x-consumer-id', 'x-consumer-name', 'x-mse-consumer', 'x-credential-id'] as const;
@@ -108,24 +108,43 @@ function struct(values: Record<string, string>): WireStruct {
   return { fields };
 }
 
-const allowCache = new WeakMap<KeyEntry, WireCheckResponse>();
+/**
+ * Allow answers by credential. Only answers that are a function of the
+ * credential alone are kept: not those that rewrite the Cookie header or carry
+ * claim values, which differ per request.
+ */
+const allowCache = new WeakMap<CredentialEntry, WireCheckResponse>();
 
 function allowResponse(d: Allow): WireCheckResponse {
-  let res = allowCache.get(d.entry);
+  const reusable = !('cookie' in d.strip) && d.headers === undefined;
+  let res = reusable ? allowCache.get(d.entry) : undefined;
   if (res) return res;
   const c = d.entry.consumer.record;
-  const credentialId = d.entry.key.id;
+  const credentialId = d.entry.credentialId;
+  const headers = [
+    overwrite('x-consumer-id', c.id),
+    overwrite('x-consumer-name', c.name),
+    overwrite('x-mse-consumer', c.name),
+    overwrite('x-credential-id', credentialId),
+  ];
+  const headersToRemove: string[] = [];
+  const s = d.strip;
+  if ('header' in s) headersToRemove.push(s.header);
+  else if ('cookie' in s) {
+    if (s.rest === undefined) headersToRemove.push('cookie');
+    else headers.push(overwrite('cookie', s.rest));
+  }
+  // A claim header without a usable value is removed, so a client-sent copy never reaches the upstream.
+  for (const [name, value] of d.headers ?? []) {
+    if (value === undefined) headersToRemove.push(name);
+    else headers.push(overwrite(name, value));
+  }
   res = {
     status: { code: GrpcCode.OK },
     ok_response: {
-      headers: [
-        overwrite('x-consumer-id', c.id),
-        overwrite('x-consumer-name', c.name),
-        overwrite('x-mse-consumer', c.name),
-        overwrite('x-credential-id', credentialId),
-      ],
-      headers_to_remove: d.strip.header ? [d.strip.header] : [],
-      query_parameters_to_remove: d.strip.query ? [d.strip.query] : [],
+      headers,
+      headers_to_remove: headersToRemove,
+      query_parameters_to_remove: 'query' in s ? [s.query] : [],
     },
     dynamic_metadata: struct({
       consumer_id: c.id,
@@ -134,7 +153,7 @@ function allowResponse(d: Allow): WireCheckResponse {
       auth_type: c.auth.type,
     }),
   };
-  allowCache.set(d.entry, res);
+  if (reusable) allowCache.set(d.entry, res);
   return res;
 }
 

@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import type { Authorizer } from '../authz/authorizer.js';
-import { deny } from '../authz/decision.js';
+import { deny, type Decision } from '../authz/decision.js';
 import { toAuthzRequest, toCheckResponse, type WireCheckRequest, type WireCheckResponse } from './check-codec.js';
 import { authPackage } from './protos.js';
 
@@ -36,15 +36,23 @@ export class GrpcServer {
         call: grpc.ServerUnaryCall<WireCheckRequest, WireCheckResponse>,
         callback: grpc.sendUnaryData<WireCheckResponse>,
       ) {
-        let res: WireCheckResponse;
-        try {
-          res = toCheckResponse(authorizer.check(toAuthzRequest(call.request)));
-        } catch (err) {
-          // An exception is an outage, never a reason to allow: fail closed.
+        // An exception is an outage, never a reason to allow: fail closed.
+        const failed = (err: unknown) => {
           log.error({ err }, 'check failed');
-          res = toCheckResponse(deny('authz_unavailable'));
+          callback(null, toCheckResponse(deny('authz_unavailable')));
+        };
+        let decision: Decision | Promise<Decision>;
+        try {
+          decision = authorizer.check(toAuthzRequest(call.request));
+        } catch (err) {
+          failed(err);
+          return;
         }
-        callback(null, res);
+        if (decision instanceof Promise) {
+          decision.then(toCheckResponse).then((res) => callback(null, res), failed);
+        } else {
+          callback(null, toCheckResponse(decision));
+        }
       },
     });
     this.#health.addToServer(this.#server);

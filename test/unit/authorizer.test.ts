@@ -84,11 +84,18 @@ function req(r: Partial<AuthzRequest>): AuthzRequest {
   return { id: 'r1', method: 'GET', path: '/v1/chat', headers: {}, route: '', ...r };
 }
 
-function check(r: Partial<AuthzRequest>): Decision {
-  return authz.check(req(r));
+/** API-key checks answer synchronously; a promise here would be a regression. */
+function sync(d: Decision | Promise<Decision>): Decision {
+  if (d instanceof Promise) throw new Error('an API-key check answered asynchronously');
+  return d;
 }
 
-function reason(d: Decision): Reason | 'allow' {
+function check(r: Partial<AuthzRequest>): Decision {
+  return sync(authz.check(req(r)));
+}
+
+function reason(d: Decision | Promise<Decision>): Reason | 'allow' {
+  d = sync(d);
   return d.allow ? 'allow' : d.reason;
 }
 
@@ -328,7 +335,7 @@ describe('fed by a FileStore through the Replicator', () => {
     replicator.start();
     await replicator.whenWarm();
     expect(directory.authoritative).toBe(true);
-    expect(allowedAs(a.check(req({ headers: bearer(ALICE_KEY) })))).toBe('alice');
+    expect(allowedAs(sync(a.check(req({ headers: bearer(ALICE_KEY) }))))).toBe('alice');
     expect(reason(a.check(req({ headers: bearer(DAVE_KEY) })))).toBe('invalid_credential');
     await store.replaceConsumer({ ...rec('alice', { in: 'bearer' }, [{ key: ALICE_KEY }], false), version: 2 });
     await replicator.sync();

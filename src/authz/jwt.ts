@@ -1,0 +1,168 @@
+/**
+ * The JWT evaluator: an untrusted decode that finds the one candidate
+ * consumer, then signature verification with that consumer's keys only, then
+ * the claims. Each step answers with a value; only an outage throws.
+ *
+ * Refused before any crypto (→ invalid_credential): more than 8 KB; not
+ * exactly three canonical base64url segments (so JWE, 2 or 4 segments, and a
+ * stripped signature are out); header or payload not a JSON object, or with a
+ * repeated member name; `alg` outside the supported set (so `none`); any of
+ * `crit`, `b64` (other than true), `jku`, `x5u`, `jwk`, `x5c` — keys are never
+ * taken from a token or fetched; a `kid` that is not a short string.
+ *
+ * Time claims (→ expired_credential, both "expired" and "not yet valid": the
+ * token's validity window does not include now, and the client's fix is the
+ * same — a fresh token or a correct clock): `exp` passed, `nbf` or `iat` in the
+ * future, each with the consumer's clock skew. A missing `exp` where required,
+ * or a time claim that is not a number, is a bad token (→ invalid_credential).
+ */
+import { compactVerify, errors } from 'jose';
+import { ALL_ALGS } from '../consumers/jwks.js';
+import type { JwtAuth } from '../consumers/model.js';
+import type { JwtConsumer, JwtKeyEntry } from '../store/directory.js';
+import { parseStrictObject } from './strict-json.js';
+
+/** Longest token looked at; longer ones are refused unread. */
+export const MAX_TOKEN_LENGTH = 8192;
+const MAX_KID_LENGTH = 256;
+/** Longest claim value copied into an upstream header. */
+export const MAX_CLAIM_HEADER_VALUE = 256;
+
+const SEGMENT_RE = /^[A-Za-z0-9_-]+$/;
+const REFUSED_HEADERS = ['crit', 'jku', 'x5u', 'jwk', 'x5c'];
+
+/** A token decoded without verification: trusted for nothing but finding the candidate. */
+export interface UntrustedToken {
+  readonly alg: string;
+  readonly kid: string | undefined;
+  readonly payload: Readonly<Record<string, unknown>>;
+}
+
+/** A header value for the upstream: a sanitized claim value, or undefined to remove the header. */
+export type ClaimHeaderValue = readonly [header: string, value: string | undefined];
+
+export type JwtOutcome = { readonly key: JwtKeyEntry; readonly expMs: number } | 'invalid' | 'expired';
+
+/** Decodes a compact JWS without verifying it; undefined when this service would refuse it anyway. */
+export function decodeUntrusted(token: string): UntrustedToken | undefined {
+  if (token.length > MAX_TOKEN_LENGTH) return undefined;
+  const d1 = token.indexOf('.');
+  const d2 = d1 < 0 ? -1 : token.indexOf('.', d1 + 1);
+  if (d1 <= 0 || d2 < 0 || token.indexOf('.', d2 + 1) >= 0) return undefined;
+  const h = canonical(token.slice(0, d1));
+  const p = canonical(token.slice(d1 + 1, d2));
+  if (h === undefined || p === undefined || canonical(token.slice(d2 + 1)) === undefined) return undefined;
+  const header = parseStrictObject(h.toString('utf8'));
+  if (!header) return undefined;
+  const alg = header.alg;
+  if (typeof alg !== 'string' || !ALL_ALGS.has(alg)) return undefined;
+  for (const name of REFUSED_HEADERS) if (Object.hasOwn(header, name)) return undefined;
+  if (Object.hasOwn(header, 'b64') && header.b64 !== true) return undefined;
+  const kid = header.kid;
+  if (kid !== undefined && (typeof kid !== 'string' || kid.length === 0 || kid.length > MAX_KID_LENGTH)) return undefined;
+  const payload = parseStrictObject(p.toString('utf8'));
+  if (!payload) return undefined;
+  return { alg, kid, payload };
+}
+
+/** base64url without padding whose decoding re-encodes to the same text (no malleable trailing bits). */
+function canonical(segment: string): Buffer | undefined {
+  if (!SEGMENT_RE.test(segment) || segment.length % 4 === 1) return undefined;
+  const bytes = Buffer.from(segment, 'base64url');
+  return bytes.toString('base64url') === segment ? bytes : undefined;
+}
+
+/** The string value of `claim` in a payload, when it is an own string member. */
+export function stringClaim(payload: Readonly<Record<string, unknown>>, claim: string): string | undefined {
+  if (!Object.hasOwn(payload, claim)) return undefined;
+  const v = payload[claim];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/**
+ * Verifies `token` with the candidate's keys (the one named by `kid`, or
+ * without a kid every key bound to the token's `alg` — at most 16), then its
+ * claims. Throws only when a key cannot be imported (an outage, not a refusal).
+ */
+export async function verifyWithConsumer(
+  token: string,
+  t: UntrustedToken,
+  consumer: JwtConsumer,
+  nowMs: number,
+): Promise<JwtOutcome> {
+  let candidates: JwtKeyEntry[];
+  if (t.kid !== undefined) {
+    const k = consumer.keys.get(t.kid);
+    candidates = k && k.alg === t.alg ? [k] : [];
+  } else {
+    candidates = [...consumer.keys.values()].filter((k) => k.alg === t.alg);
+  }
+  let verified: JwtKeyEntry | undefined;
+  for (const k of candidates) {
+    const key = await k.verifyKey();
+    try {
+      await compactVerify(token, key, { algorithms: [k.alg] });
+      verified = k;
+      break;
+    } catch (err) {
+      if (!(err instanceof errors.JOSEError)) throw err;
+    }
+  }
+  if (!verified) return 'invalid';
+  const claims = checkClaims(t.payload, consumer.auth, nowMs);
+  return typeof claims === 'string' ? claims : { key: verified, expMs: claims.expMs };
+}
+
+/** Checks a verified payload against the consumer's identity and claims policy. */
+export function checkClaims(
+  p: Readonly<Record<string, unknown>>,
+  auth: JwtAuth,
+  nowMs: number,
+): { expMs: number } | 'invalid' | 'expired' {
+  const { claims, identity } = auth;
+  const time = (name: string): number | undefined | null => {
+    if (!Object.hasOwn(p, name)) return undefined;
+    const v = p[name];
+    return typeof v === 'number' && Number.isFinite(v) ? v * 1000 : null;
+  };
+  const exp = time('exp');
+  const nbf = time('nbf');
+  const iat = time('iat');
+  if (exp === null || nbf === null || iat === null) return 'invalid';
+  if (exp === undefined && claims.requireExp) return 'invalid';
+  if (stringClaim(p, identity.claim) !== identity.value) return 'invalid';
+  if (claims.issuer !== undefined && p.iss !== claims.issuer) return 'invalid';
+  if (claims.audience !== undefined) {
+    const aud = p.aud;
+    const ok = aud === claims.audience || (Array.isArray(aud) && aud.includes(claims.audience));
+    if (!ok) return 'invalid';
+  }
+  const skew = claims.clockSkewSeconds * 1000;
+  if (exp !== undefined && nowMs >= exp + skew) return 'expired';
+  if (nbf !== undefined && nowMs + skew < nbf) return 'expired';
+  if (iat !== undefined && nowMs + skew < iat) return 'expired';
+  return { expMs: exp ?? Infinity };
+}
+
+/**
+ * The consumer's claims-to-headers values for a verified payload. Only
+ * strings, finite numbers and booleans are copied; strings must be 1-256
+ * characters without control characters. Anything else yields undefined, and
+ * the header is removed so a client-sent copy never reaches the upstream.
+ */
+export function claimHeaders(p: Readonly<Record<string, unknown>>, auth: JwtAuth): readonly ClaimHeaderValue[] {
+  if (auth.claimsToHeaders.length === 0) return NO_HEADERS;
+  return auth.claimsToHeaders.map(({ claim, header }) => [header, sanitize(Object.hasOwn(p, claim) ? p[claim] : undefined)] as const);
+}
+
+const NO_HEADERS: readonly ClaimHeaderValue[] = Object.freeze([]);
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+function sanitize(v: unknown): string | undefined {
+  if (typeof v === 'boolean') return String(v);
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : undefined;
+  if (typeof v !== 'string' || v.length === 0 || v.length > MAX_CLAIM_HEADER_VALUE || CONTROL.test(v)) return undefined;
+  return v;
+}

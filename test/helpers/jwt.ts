@@ -1,0 +1,109 @@
+/**
+ * JWT test helpers: key pairs for every algorithm, token signing (with jose
+ * for honest tokens, by hand for hostile ones), and an in-process harness
+ * (memory store → ConsumerService → Directory → Authorizer) with a clock.
+ */
+import { createHmac, createSign, type KeyObject } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
+import { Authorizer } from '../../src/authz/authorizer.js';
+import type { Decision } from '../../src/authz/decision.js';
+import type { AuthzRequest } from '../../src/authz/request.js';
+import { ConsumerService } from '../../src/consumers/service.js';
+import { Directory } from '../../src/store/directory.js';
+import { FileStore } from '../../src/store/file-store.js';
+
+export type AsymAlg = 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA';
+export const ASYM_ALGS: AsymAlg[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+
+export interface TestKeyPair {
+  alg: AsymAlg;
+  kid: string;
+  privateKey: CryptoKey;
+  /** Public JWK with kid and alg, as a caller would supply it. */
+  publicJwk: JWK;
+}
+
+let kidSeq = 0;
+
+export async function keyPair(alg: AsymAlg, kid = `test-${alg.toLowerCase()}-${++kidSeq}`): Promise<TestKeyPair> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, crv: alg === 'EdDSA' ? 'Ed25519' : undefined });
+  const jwk = await exportJWK(publicKey);
+  return { alg, kid, privateKey, publicJwk: { ...jwk, kid, alg } };
+}
+
+/** A token signed properly with jose. */
+export async function sign(
+  payload: Record<string, unknown>,
+  key: CryptoKey | Uint8Array,
+  header: { alg: string; kid?: string; [k: string]: unknown },
+): Promise<string> {
+  return new SignJWT(payload).setProtectedHeader(header).sign(key);
+}
+
+export function b64(s: string | Buffer): string {
+  return Buffer.from(s).toString('base64url');
+}
+
+/** A token assembled by hand: header and payload given as objects or raw JSON text. */
+export function rawToken(header: object | string, payload: object | string, signer: (input: string) => string): string {
+  const h = b64(typeof header === 'string' ? header : JSON.stringify(header));
+  const p = b64(typeof payload === 'string' ? payload : JSON.stringify(payload));
+  const input = `${h}.${p}`;
+  return `${input}.${signer(input)}`;
+}
+
+export function hmacSigner(secret: string | Buffer): (input: string) => string {
+  return (input) => createHmac('sha256', secret).update(input).digest('base64url');
+}
+
+export function hs256Secret(jwks: { keys: Array<{ k: string }> }): Buffer {
+  return Buffer.from(jwks.keys[0]!.k, 'base64url');
+}
+
+export function rsaSigner(key: KeyObject): (input: string) => string {
+  return (input) => createSign('RSA-SHA256').update(input).sign(key).toString('base64url');
+}
+
+export interface Harness {
+  service: ConsumerService;
+  directory: Directory;
+  authorizer: Authorizer;
+  clock: { now: number };
+  /** Applies every store change made since the last sync to the Directory. */
+  sync(): Promise<void>;
+  check(req: Partial<AuthzRequest>): Promise<Decision>;
+}
+
+export async function harness(opts: { tokenCacheSize?: number; start?: number } = {}): Promise<Harness> {
+  const clock = { now: opts.start ?? Date.UTC(2026, 0, 15, 12, 0, 0) };
+  const now = () => clock.now;
+  const store = await FileStore.open();
+  const service = new ConsumerService({ store, now });
+  const directory = new Directory();
+  directory.authoritative = true;
+  const authorizer = new Authorizer({ directory, now, tokenCacheSize: opts.tokenCacheSize });
+  let rev = 0;
+  return {
+    service,
+    directory,
+    authorizer,
+    clock,
+    async sync() {
+      const changes = await store.changesSince(rev);
+      directory.apply(changes);
+      rev = changes.rev;
+    },
+    async check(req) {
+      return authorizer.check({ id: 't', method: 'GET', path: '/', headers: {}, route: '', ...req });
+    },
+  };
+}
+
+export function bearer(token: string): Record<string, string> {
+  return { authorization: `Bearer ${token}` };
+}
+
+/** Seconds since the epoch of a harness clock. */
+export function secs(ms: number): number {
+  return Math.floor(ms / 1000);
+}

@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { cookieValues, cookieWithout } from '../../src/authz/authorizer.js';
+import { parseStrictObject } from '../../src/authz/strict-json.js';
+
+describe('parseStrictObject', () => {
+  it.each([
+    ['{"a":1,"b":{"a":2},"c":[{"a":3},{"a":4}]}', true],
+    ['{"a":"x\\"y","b":"\\\\","c":"a:b"}', true],
+    ['{"a":1,"a":2}', false],
+    ['{ "a" : 1 , "a" : 2 }', false],
+    ['{"a":1,"\\u0061":2}', false],
+    ['{"x":[{"a":1,"a":2}]}', false],
+    ['{"x":{"y":{"z":1,"z":1}}}', false],
+    ['[1,2]', false],
+    ['"s"', false],
+    ['null', false],
+    ['{"a":', false],
+  ])('%s → %s', (text, ok) => {
+    expect(parseStrictObject(text) !== undefined).toBe(ok);
+  });
+});
+
+describe('cookies', () => {
+  it('finds values, strips quotes, reports repeats', () => {
+    expect(cookieValues('a=1; jwt=abc; b=2', 'jwt')).toEqual(['abc']);
+    expect(cookieValues('jwt="abc"', 'jwt')).toEqual(['abc']);
+    expect(cookieValues('a=1', 'jwt')).toBeUndefined();
+    expect(cookieValues('jwt=1; jwt=2', 'jwt')).toEqual(['1', '2']);
+    expect(cookieValues('xjwt=1', 'jwt')).toBeUndefined();
+  });
+
+  it('removes one cookie, or everything when it was the only one', () => {
+    expect(cookieWithout('a=1; jwt=abc; b=2', 'jwt')).toBe('a=1; b=2');
+    expect(cookieWithout('jwt=abc', 'jwt')).toBeUndefined();
+    expect(cookieWithout('jwt=abc;', 'jwt')).toBeUndefined();
+    expect(cookieWithout('a=1;jwt=x', 'jwt')).toBe('a=1');
+  });
+});
