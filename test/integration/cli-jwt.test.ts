@@ -37,15 +37,6 @@ async function cli(...args: string[]): Promise<{ code: number; out: string; err:
   return { code, out, err };
 }
 
-function hasOpenssl(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 describe('CLI: JWT consumers', () => {
   it('symmetric: create with --jwks-out (0600), mint, and Envoy admits the token', async () => {
     const file = join(dir, 'alice-jwks.json');
@@ -79,7 +70,7 @@ describe('CLI: JWT consumers', () => {
     await until(async () => denyCode(await t.envoy.check({ headers: { authorization: `Bearer ${token}` } })) === 'invalid_credential', 1000);
   });
 
-  it.skipIf(!hasOpenssl())('asymmetric: an openssl EC key pair, PEM public key to --jwks, mint with --private-key', async () => {
+  it('asymmetric: an openssl EC key pair, PEM public key to --jwks, mint with --private-key', async () => {
     const priv = join(dir, 'ec-private.pem');
     const pub = join(dir, 'ec-public.pem');
     execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', priv]);

@@ -4,7 +4,7 @@
  * SIGTERM drains in-flight Checks and exits 0.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -64,25 +64,40 @@ describe('the README walkthrough against the running service', () => {
     }
   });
 
-  it('every line of the walkthrough runs and the created key is accepted by Check', async () => {
+  it('every line of the walkthrough runs, and the keys and tokens it makes are accepted by Check', async () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-    const section = readme.slice(readme.indexOf('## Walkthrough (CLI)'));
-    const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1];
-    expect(block).toBeDefined();
-    const lines = block!.split('\n').filter((l) => l.trim() !== '' && !l.trim().startsWith('#'));
-    expect(lines.length).toBeGreaterThan(8);
+    const section = readme.slice(readme.indexOf('## Walkthrough (CLI)'), readme.indexOf('<!-- section:deploy -->'));
+    const blocks = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1] as string);
+    expect(blocks.length).toBeGreaterThanOrEqual(3);
+    // Lines joined by a trailing backslash are one command, as in a shell.
+    const lines = blocks
+      .join('\n')
+      .replace(/\\\n/g, ' ')
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !l.trim().startsWith('#'));
+    expect(lines.length).toBeGreaterThan(15);
+    // "In the project folder": a scratch folder whose bin/ is the project's, so
+    // the files the walkthrough writes (JWKS, PEM) land outside the clone.
+    const work = mkdtempSync(join(tmpdir(), 'cauthz-walk-'));
+    symlinkSync(join(ROOT, 'bin'), join(work, 'bin'));
     // One shell, as a user pasting line by line; -e stops at the first failing line.
-    const script = ['set -e', `cd ${JSON.stringify(ROOT)}`, ...lines].join('\n');
+    const script = ['set -e', `cd ${JSON.stringify(work)}`, ...lines].join('\n');
     const { stdout } = await run('bash', ['-c', script], {
-      env: { PATH: process.env.PATH ?? '', HOME: tmpdir(), CONSUMER_AUTHZ_URL: adminUrl },
+      env: { PATH: process.env.PATH ?? '', HOME: work, CONSUMER_AUTHZ_URL: adminUrl },
     });
     const key = /API key \(shown once; store it now\): (\S+)/.exec(stdout)?.[1];
     expect(key).toMatch(/^cak_/);
+    // The echoed tokens: erin's, erin's after rotation, dave's.
+    const tokens = stdout.split('\n').filter((l) => /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/.test(l));
+    expect(tokens).toHaveLength(3);
     const envoy = new EnvoyClient(grpcPort);
     try {
       // alice holds the route "chat" grant from the walkthrough.
       expect(httpStatus(await envoy.check({ route: 'chat', headers: { authorization: `Bearer ${key}` } }))).toBe(200);
       expect(httpStatus(await envoy.check({ route: 'chat', headers: { 'x-api-key': 'bob-custom-key-0001' } }))).toBe(403);
+      expect(httpStatus(await envoy.check({ headers: { authorization: `Bearer ${tokens[0]}` } }))).toBe(200);
+      expect(httpStatus(await envoy.check({ headers: { authorization: `Bearer ${tokens[1]}` } }))).toBe(200);
+      expect(httpStatus(await envoy.check({ headers: { 'x-jwt': tokens[2] as string } }))).toBe(200);
     } finally {
       envoy.close();
     }
