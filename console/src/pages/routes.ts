@@ -68,12 +68,12 @@ export async function renderRoutes(root: HTMLElement): Promise<void> {
       });
       return h('li', { class: 'chip' }, h('a', { href: `#/consumer/${encodeURIComponent(n)}` }, n), remove);
     });
-    const add = h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Add a consumer to ${r.route}` }, 'Add consumer');
+    const add = h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Add consumer to ${r.route}` }, 'Add consumer');
     add.addEventListener('click', () => {
       routeInput.value = r.route;
       consumerInput.focus();
     });
-    const clear = h('button', { type: 'button', class: 'btn btn-small btn-danger-ghost', 'aria-label': `Remove all grants of ${r.route}` }, 'Remove grants');
+    const clear = h('button', { type: 'button', class: 'btn btn-small btn-danger-ghost', 'aria-label': `Remove grants of ${r.route}` }, 'Remove grants');
     clear.addEventListener('click', async () => {
       if (!(await confirmDialog(`Remove all grants of ${r.route}?`, `Route ${r.route} then admits every enabled consumer.`, 'Remove grants'))) return;
       try {
