@@ -92,7 +92,7 @@ export async function confirmDialog(title: string, message: Child, confirmLabel:
 export function secretDialog(title: string, label: string, secret: string, multiline: boolean): DialogHandle {
   const value = multiline
     ? h('textarea', { id: 'secret-value', class: 'secret mono', readonly: true, rows: 12, spellcheck: 'false' }, secret)
-    : h('input', { id: 'secret-value', class: 'secret mono', readonly: true, value: secret, spellcheck: 'false', autocomplete: 'off' });
+    : h('input', { id: 'secret-value', type: 'text', class: 'secret mono', readonly: true, value: secret, spellcheck: 'false', autocomplete: 'off' });
   const copied = h('span', { class: 'copy-status', role: 'status' });
   const copy = async (): Promise<void> => {
     try {

@@ -46,12 +46,22 @@ export function when(iso: string | null | undefined, empty = '—'): HTMLElement
 }
 
 let statusTimer: number | undefined;
+let statusAt = 0;
+
+/** Clears the status message unless it was just said (it may be about the page being left). */
+export function clearStaleStatus(): void {
+  if (Date.now() - statusAt < 1500) return;
+  const el = byId('status');
+  el.className = 'toast';
+  el.textContent = '';
+}
 
 /** Says `message` in the page's polite live region (and shows it briefly). */
 export function announce(message: string, tone: 'ok' | 'error' = 'ok'): void {
   const el = byId('status');
   el.textContent = message;
   el.className = `toast show ${tone}`;
+  statusAt = Date.now();
   window.clearTimeout(statusTimer);
   statusTimer = window.setTimeout(() => {
     el.className = 'toast';

@@ -8,7 +8,7 @@
  *   #/routes             grants per route
  */
 import { ApiError, setUnauthorizedHandler, signedIn, signOut } from './api.js';
-import { byId, h } from './dom.js';
+import { byId, clearStaleStatus, h } from './dom.js';
 import { renderConsumers } from './pages/consumers.js';
 import { renderCreate } from './pages/create.js';
 import { renderDetail } from './pages/detail.js';
@@ -26,6 +26,7 @@ setUnauthorizedHandler(() => {
 
 async function render(): Promise<void> {
   const path = location.hash.replace(/^#/, '') || '/consumers';
+  clearStaleStatus();
   if (!signedIn() && path !== '/sign-in') {
     go('#/sign-in');
     return;

@@ -108,19 +108,19 @@ describe('sign-in', () => {
 
 describe('API-key consumers through the form', () => {
   it('system key from Authorization: Bearer: shown once, allowed by Check', async () => {
-    const key = await createApiKeyConsumer({ name: 'alice', description: 'first consumer' });
+    const key = await createApiKeyConsumer({ name: 'alice', description: 'Web storefront' });
     expect(key).toMatch(/^\S{20,}$/);
     await expect.poll(() => status({ headers: { authorization: `Bearer ${key}` } })).toBe(200);
   });
 
   it('custom key from a custom HTTP header: allowed by Check', async () => {
-    const key = await createApiKeyConsumer({ name: 'bob', custom: 'bob-custom-key-0001', source: 'header', sourceName: 'x-api-key' });
+    const key = await createApiKeyConsumer({ name: 'bob', description: 'Partner integration, key in a header', custom: 'bob-custom-key-0001', source: 'header', sourceName: 'x-api-key' });
     expect(key).toBe('bob-custom-key-0001');
     await expect.poll(() => status({ headers: { 'x-api-key': key } })).toBe(200);
   });
 
   it('system key from a custom query parameter: allowed by Check', async () => {
-    const key = await createApiKeyConsumer({ name: 'carol', source: 'query', sourceName: 'api_key' });
+    const key = await createApiKeyConsumer({ name: 'carol', description: 'Nightly batch jobs', source: 'query', sourceName: 'api_key' });
     await expect.poll(() => status({ path: `/v1/models?api_key=${encodeURIComponent(key)}` })).toBe(200);
   });
 
@@ -129,6 +129,7 @@ describe('API-key consumers through the form', () => {
     const toggle = page.getByRole('switch', { name: 'bob enabled' });
     await toggle.click();
     await expect.poll(async () => (await t.admin('GET', '/v1/consumers/bob')).body.enabled).toBe(false);
+    expect(await toggle.isChecked()).toBe(false);
     // Every instance learns of the change within the sync interval; poll for it.
     await expect.poll(() => status({ headers: { 'x-api-key': 'bob-custom-key-0001' } })).toBe(403);
     expect(denyCode(await t.envoy.check({ headers: { 'x-api-key': 'bob-custom-key-0001' } }))).toBe('consumer_disabled');

@@ -99,7 +99,7 @@ export function renderCreate(root: HTMLElement): void {
   const passthrough = switchField('jwt-token-passthrough', 'Enable passthrough', false, 'On: the token also reaches the upstream. Off: it is removed.');
   const identityClaim = h('input', { id: 'jwt-identity-claim', type: 'text', value: 'uid', autocomplete: 'off', spellcheck: 'false' });
   const identityValue = h('input', { id: 'jwt-identity-value', type: 'text', value: randomHex(16), autocomplete: 'off', spellcheck: 'false', class: 'mono' });
-  const regenerate = h('button', { type: 'button', class: 'btn btn-small', onclick: () => (identityValue.value = randomHex(16)) }, 'New random value');
+  const regenerate = h('button', { type: 'button', class: 'btn', onclick: () => (identityValue.value = randomHex(16)) }, 'New random value');
   const jwtSection = h(
     'fieldset',
     { class: 'group', id: 'jwt-settings' },
