@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Builds the web console once for the browser tests in test/console/.
+    globalSetup: ['test/console/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Integration suites start real redis-server processes on free ports; two

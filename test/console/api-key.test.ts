@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { denyCode, httpStatus, type EnvoyRequest } from '../helpers/envoy.js';
 import { startApp, type TestApp } from '../helpers/app.js';
-import { axeSerious, buildConsole, launchBrowser, shot, signIn, tabTo, type Browser } from './browser.js';
+import { axeSerious, launchBrowser, shot, signIn, tabTo, type Browser } from './browser.js';
 
 const TOKEN = 'console-admin-token-0123456789';
 let t: TestApp;
@@ -16,7 +16,6 @@ let page: Page;
 let base: string;
 
 beforeAll(async () => {
-  buildConsole();
   [t, b] = await Promise.all([startApp({ adminToken: TOKEN }), launchBrowser()]);
   base = `http://127.0.0.1:${t.adminPort}`;
   page = await b.newPage();
@@ -276,6 +275,7 @@ describe('accessibility and CSP', () => {
   it('axe-core finds no serious or critical violation on the list, the form and the dialog', async () => {
     await page.goto(`${base}/#/consumers`);
     await page.waitForSelector('tr[data-consumer=alice]');
+    await page.screenshot({ path: shot('consumers.png'), clip: { x: 0, y: 0, width: 1280, height: 520 } });
     expect(await axeSerious(page)).toEqual([]);
 
     await page.goto(`${base}/#/consumers/new`);

@@ -1,9 +1,8 @@
 /**
- * Browser-test support for the web console: builds it, starts the system
+ * Browser-test support for the web console (built by global-setup.ts): starts the system
  * Chromium through playwright-core (never a downloaded browser), records CSP
  * violations and page errors, and runs axe-core inside the page.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -14,11 +13,6 @@ const require = createRequire(import.meta.url);
 const ROOT = join(import.meta.dirname, '..', '..');
 export const ARTIFACTS = join(ROOT, 'test-results', 'console');
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
-/** Builds dist/console from console/ (esbuild; well under a second). */
-export function buildConsole(): void {
-  execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-console.mjs')], { cwd: ROOT, stdio: 'pipe' });
-}
 
 export interface Browser {
   context: BrowserContext;
@@ -39,6 +33,8 @@ export async function launchBrowser(): Promise<Browser> {
     viewport: { width: 1280, height: 860 },
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+  // Fail in seconds, not at the 30 s test timeout, when the page is not what a test waits for.
+  context.setDefaultTimeout(5000);
   const cspProblems: string[] = [];
   const pageErrors: string[] = [];
   await context.addInitScript(() => {
@@ -105,4 +101,16 @@ export async function signIn(page: Page, baseUrl: string, token: string): Promis
 
 export function shot(name: string): string {
   return join(ARTIFACTS, name);
+}
+
+/**
+ * Submits the create form and waits for its outcome: resolves when `success`
+ * appears, fails at once with the messages the form shows when it refuses.
+ */
+export async function submitCreate(page: Page, success: string): Promise<void> {
+  await page.click('#create-submit');
+  const refused = '.field-error:not([hidden]), .form-alert:not([hidden])';
+  await page.waitForSelector(`${success}, ${refused}`);
+  const errors = await page.locator(refused).allTextContents();
+  if (errors.length > 0) throw new Error(`the form was refused: ${errors.join(' | ')}`);
 }
