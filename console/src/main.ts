@@ -8,7 +8,7 @@
  *   #/routes             grants per route
  */
 import { ApiError, setUnauthorizedHandler, signedIn, signOut } from './api.js';
-import { byId, clearStaleStatus, h } from './dom.js';
+import { byId, clearStaleStatus, h, replace } from './dom.js';
 import { renderConsumers } from './pages/consumers.js';
 import { renderCreate } from './pages/create.js';
 import { renderDetail } from './pages/detail.js';
@@ -16,7 +16,7 @@ import { renderRoutes } from './pages/routes.js';
 import { renderSignIn } from './pages/sign-in.js';
 import { go, page } from './shell.js';
 
-const main = byId('main');
+const mainEl = byId('main');
 let signInReason = '';
 
 setUnauthorizedHandler(() => {
@@ -39,6 +39,10 @@ async function render(): Promise<void> {
     else a.removeAttribute('aria-current');
   }
   const detail = /^\/consumer\/(.+)$/.exec(path);
+  // Each render draws into its own view; a slower earlier render that
+  // finishes late then writes into a detached element, never over this page.
+  const main = h('div', { class: 'view' }, h('p', { class: 'muted' }, 'Loading…'));
+  replace(mainEl, main);
   try {
     if (path === '/sign-in') {
       const reason = signInReason;
@@ -62,7 +66,7 @@ byId('sign-out').addEventListener('click', () => {
 });
 document.querySelector('.skip-link')?.addEventListener('click', (ev) => {
   ev.preventDefault();
-  main.querySelector<HTMLElement>('h1')?.focus();
+  mainEl.querySelector<HTMLElement>('h1')?.focus();
 });
 window.addEventListener('hashchange', () => void render());
 void render();

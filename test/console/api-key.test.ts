@@ -226,7 +226,7 @@ describe('keyboard only', () => {
     await page.getByRole('button', { name: 'Delete erin' }).click();
     await page.getByRole('button', { name: 'Delete consumer' }).click();
     await expect.poll(async () => (await t.admin('GET', '/v1/consumers/erin', undefined, TOKEN)).status).toBe(404);
-    expect(await page.locator('tr[data-consumer=erin]').count()).toBe(0);
+    await expect.poll(() => page.locator('tr[data-consumer=erin]').count()).toBe(0);
   });
 });
 
