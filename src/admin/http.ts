@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { ConsumerService } from '../consumers/service.js';
+import { ConsoleFiles, defaultConsoleDir } from './console.js';
 import { AdminError, invalid } from './errors.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -23,6 +24,8 @@ export interface AdminServerOptions {
   /** Bearer token the /v1 API requires; undefined leaves it open (loopback only). */
   token: string | undefined;
   readiness: () => Readiness;
+  /** Folder of the built web console served at `/`; default dist/console of this package. */
+  consoleDir?: string;
 }
 
 interface Reply {
@@ -43,10 +46,12 @@ export class AdminServer {
   readonly #tokenDigest: Buffer | undefined;
   readonly #routes: RouteDef[];
   readonly #readiness: () => Readiness;
+  readonly #console: ConsoleFiles;
 
   constructor(opts: AdminServerOptions) {
     this.#log = opts.logger;
     this.#readiness = opts.readiness;
+    this.#console = new ConsoleFiles(opts.consoleDir ?? defaultConsoleDir());
     this.#tokenDigest = opts.token === undefined ? undefined : digest(opts.token);
     const s = opts.service;
     this.#routes = [
@@ -120,6 +125,7 @@ export class AdminServer {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.#console.handle(req, res)) return;
     const started = process.hrtime.bigint();
     let reply: Reply;
     try {

@@ -230,7 +230,7 @@ describe('other refusals (not 400), nothing changed', () => {
       ['DELETE', '/v1/routes/nowhere', undefined, 'route_not_found'],
       ['GET', '/v2/consumers', undefined, 'not_found'],
       ['GET', '/v1/consumers/alice/keys/x/y', undefined, 'not_found'],
-      ['GET', '/', undefined, 'not_found'],
+      ['GET', '/v1', undefined, 'not_found'], // `/` is the web console
     ];
     for (const [method, path, body, code] of cases) {
       const res = await t.admin(method, path, body);

@@ -1,0 +1,155 @@
+/**
+ * The admin API client. The admin token lives in sessionStorage (gone when
+ * the tab closes) and is sent as a bearer token; an empty token is a valid
+ * sign-in when the server runs without ADMIN_TOKEN.
+ */
+const TOKEN_KEY = 'consumer-authz.admin-token';
+
+/** An API answer other than 2xx: the server's `{"error":{code,message,field?}}`. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly field: string | undefined;
+
+  constructor(status: number, code: string, message: string, field?: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.field = field;
+  }
+}
+
+export function signedIn(): boolean {
+  return sessionStorage.getItem(TOKEN_KEY) !== null;
+}
+
+export function signIn(token: string): void {
+  sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+export function signOut(): void {
+  sessionStorage.removeItem(TOKEN_KEY);
+}
+
+/** Called when the server refuses the token (the app shows the sign-in page). */
+let onUnauthorized: (err: ApiError) => void = () => {};
+export function setUnauthorizedHandler(fn: (err: ApiError) => void): void {
+  onUnauthorized = fn;
+}
+
+export interface RequestOptions {
+  /** Token to try instead of the stored one (sign-in); a 401 then does not sign out. */
+  token?: string;
+}
+
+export async function api<T = unknown>(method: string, path: string, body?: unknown, opts: RequestOptions = {}): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  const token = opts.token ?? sessionStorage.getItem(TOKEN_KEY) ?? '';
+  if (token !== '') headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let res: Response;
+  try {
+    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store' });
+  } catch {
+    throw new ApiError(0, 'network_error', 'The service could not be reached. Is it running?');
+  }
+  const text = await res.text();
+  let json: any;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  if (res.ok) return json as T;
+  const e = json?.error ?? {};
+  const err = new ApiError(
+    res.status,
+    typeof e.code === 'string' ? e.code : `http_${res.status}`,
+    typeof e.message === 'string' ? e.message : `The request failed with HTTP ${res.status}.`,
+    typeof e.field === 'string' ? e.field : undefined,
+  );
+  if (res.status === 401 && opts.token === undefined) {
+    signOut();
+    onUnauthorized(err);
+  }
+  throw err;
+}
+
+/** Every item of a cursor-paged list. */
+export async function listAll<T>(path: string): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | null = null;
+  do {
+    const q: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+    const page: Page<T> = await api<Page<T>>('GET', `${path}?limit=1000${q}`);
+    items.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return items;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export type CredentialSource = { in: 'bearer' } | { in: 'header'; name: string } | { in: 'query'; name: string };
+
+export interface ApiKeyView {
+  id: string;
+  hint: string;
+  generation: 'system' | 'custom';
+  createdAt: string;
+  expiresAt: string | null;
+}
+
+export interface JwkView {
+  kid: string;
+  kty: string;
+  alg?: string;
+  crv?: string;
+  createdAt: string;
+}
+
+export interface TokenLocation {
+  in: 'header' | 'query' | 'cookie';
+  name?: string;
+  prefix?: string;
+  passthrough?: boolean;
+}
+
+export type AuthView =
+  | { type: 'api-key'; source: CredentialSource; keys: ApiKeyView[] }
+  | {
+      type: 'jwt';
+      keyType: 'symmetric' | 'asymmetric';
+      keys: JwkView[];
+      token: TokenLocation;
+      identity: { claim: string; value: string };
+      claims?: unknown;
+      claimsToHeaders?: unknown;
+    };
+
+export interface Consumer {
+  id: string;
+  name: string;
+  description: string;
+  enabled: boolean;
+  createdAt: string;
+  updatedAt: string;
+  auth: AuthView;
+}
+
+export interface RouteGrants {
+  route: string;
+  consumers: string[];
+  updatedAt: string;
+}
+
+export function consumerPath(name: string): string {
+  return `/v1/consumers/${encodeURIComponent(name)}`;
+}
+
+export function routePath(route: string): string {
+  return `/v1/routes/${encodeURIComponent(route)}`;
+}
