@@ -48,7 +48,8 @@ Commands:
                                           the same for an asymmetric consumer, signed with a PEM
                                           private key (EC, RSA as RS256, or Ed25519)
   routes grant ROUTE NAME...              admit these consumers on ROUTE (others get 403)
-  routes revoke ROUTE NAME...             take consumers off ROUTE (no grants left: open to all)
+  routes revoke ROUTE NAME...             take consumers off ROUTE (none left: ROUTE admits nobody)
+  routes clear ROUTE                      remove ROUTE's grants: it admits every enabled consumer
   routes show ROUTE                       show a route's grants
   routes list                             list routes with grants
 
@@ -247,20 +248,21 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           if (verb === 'grant') set.add(n);
           else set.delete(n);
         }
-        if (set.size === 0) {
-          if (cur) await api.call('DELETE', `routes/${path(route)}`);
-          print(`route ${route} has no grants: it admits every enabled consumer`, { route, consumers: [] });
-          return 0;
-        }
         const res = (await api.call('PUT', `routes/${path(route)}`, { consumers: [...set] })) as { consumers: string[] };
-        print(`route ${route} admits: ${res.consumers.join(', ')}`, res);
+        print(describeGrants(route, res.consumers), res);
+        return 0;
+      }
+      case 'routes clear': {
+        const route = one('ROUTE');
+        const cur = await api.callOr404('GET', `routes/${path(route)}`);
+        if (cur) await api.call('DELETE', `routes/${path(route)}`);
+        print(describeGrants(route, undefined), { route, cleared: cur !== undefined });
         return 0;
       }
       case 'routes show': {
         const route = one('ROUTE');
-        const res = (await api.callOr404('GET', `routes/${path(route)}`)) as { consumers: string[] } | undefined;
-        const shown = res ?? { route, consumers: [] };
-        print(res ? `route ${route} admits: ${res.consumers.join(', ')}` : `route ${route} has no grants: it admits every enabled consumer`, shown);
+        const res = (await api.callOr404('GET', `routes/${path(route)}`)) as { route: string; consumers: string[] } | undefined;
+        print(describeGrants(route, res?.consumers), res ?? { route, consumers: null });
         return 0;
       }
       case 'routes list': {
@@ -297,6 +299,15 @@ interface Consumer {
     identity?: { claim: string; value: string };
     claims?: { issuer?: string; audience?: string };
   };
+}
+
+/** What a route's grants mean, in words. */
+function describeGrants(route: string, consumers: string[] | undefined): string {
+  if (consumers === undefined) return `route ${route} has no grants: it admits every enabled consumer`;
+  if (consumers.length === 0) {
+    return `route ${route} admits nobody (its grant list is empty); "routes clear ${route}" opens it to every enabled consumer`;
+  }
+  return `route ${route} admits: ${consumers.join(', ')}`;
 }
 
 function describeAuth(c: Consumer): string {

@@ -286,8 +286,9 @@ export class Directory {
     this.#queryNames = all.flatMap((s) => (s.in === 'query' ? [s.name] : []));
   }
 
+  /** An empty grant list admits nobody; only a deleted grant list opens a route to all. */
   #setRoute(route: string, rec: RouteRecord | null): void {
-    if (rec && rec.consumers.length > 0) this.#routes.set(route, new Set(rec.consumers));
+    if (rec) this.#routes.set(route, new Set(rec.consumers));
     else this.#routes.delete(route);
   }
 }

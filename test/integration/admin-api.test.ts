@@ -414,10 +414,11 @@ describe('happy paths', () => {
     expect(httpStatus(await t.envoy.check({ route: 'llm:chat.v2', headers: { authorization: `Bearer ${aliceKey}` } }))).toBe(200);
   });
 
-  it('PUT a route with an empty grant list makes it open to every consumer', async () => {
+  it('PUT a route with an empty grant list admits nobody; DELETE opens it to every consumer', async () => {
     expect((await t.admin('PUT', '/v1/routes/empty', { consumers: [] })).status).toBe(200);
-    expect(httpStatus(await t.envoy.check({ route: 'empty', headers: { 'x-api-key': BOB_KEY } }))).toBe(200);
+    expect(denyCode(await t.envoy.check({ route: 'empty', headers: { 'x-api-key': BOB_KEY } }))).toBe('route_forbidden');
     expect((await t.admin('DELETE', '/v1/routes/empty')).status).toBe(204);
+    expect(httpStatus(await t.envoy.check({ route: 'empty', headers: { 'x-api-key': BOB_KEY } }))).toBe(200);
   });
 
   it('/healthz and /readyz answer 200 with JSON', async () => {

@@ -191,10 +191,16 @@ describe('routes', () => {
     expect(rv.code).toBe(0);
     expect(rv.out).toBe('route chat admits: alice\n');
     const rv2 = await json(['routes', 'revoke', 'chat', 'alice']);
-    expect(rv2).toEqual({ route: 'chat', consumers: [] });
+    expect(rv2).toMatchObject({ route: 'chat', consumers: [] });
+    // An empty grant list admits nobody (fail closed) ...
+    expect(denyCode(await t.envoy.check({ route: 'chat', headers: { 'x-api-key': 'bob-custom-key-0001' } }))).toBe('route_forbidden');
+    expect((await cli(['routes', 'show', 'chat'])).out).toContain('route chat admits nobody');
+    // ... until the grants are cleared.
+    expect((await cli(['routes', 'clear', 'chat'])).out).toBe('route chat has no grants: it admits every enabled consumer\n');
     expect((await t.admin('GET', '/v1/routes/chat', undefined, TOKEN)).status).toBe(404);
+    expect(httpStatus(await t.envoy.check({ route: 'chat', headers: { 'x-api-key': 'bob-custom-key-0001' } }))).toBe(200);
     expect((await cli(['routes', 'show', 'chat'])).out).toBe('route chat has no grants: it admits every enabled consumer\n');
-    expect(await json(['routes', 'show', 'chat'])).toEqual({ route: 'chat', consumers: [] });
+    expect(await json(['routes', 'show', 'chat'])).toEqual({ route: 'chat', consumers: null });
     expect((await cli(['routes', 'list'])).out).toBe('(no routes with grants)\n');
   });
 
