@@ -9,7 +9,7 @@
  */
 import { hashKey, isMalformedSystemKey, MAX_KEY_LENGTH } from '../consumers/api-keys.js';
 import type { Directory, KeyEntry } from '../store/directory.js';
-import { deny, type Decision, type Strip } from './decision.js';
+import { deny, denyConsumer, type Decision, type Strip } from './decision.js';
 import { queryValues, type AuthzRequest } from './request.js';
 
 export interface AuthorizerOptions {
@@ -77,12 +77,12 @@ export class Authorizer {
 
     // Authorization.
     const { entry } = match;
-    if (this.#now() >= entry.expiresAtMs) return deny('expired_credential');
     const consumer = entry.consumer.record;
-    if (!consumer.enabled) return deny('consumer_disabled');
+    if (this.#now() >= entry.expiresAtMs) return denyConsumer('expired_credential', consumer);
+    if (!consumer.enabled) return denyConsumer('consumer_disabled', consumer);
     if (req.route !== '') {
       const granted = dir.grants(req.route);
-      if (granted && !granted.has(consumer.name)) return deny('route_forbidden');
+      if (granted && !granted.has(consumer.name)) return denyConsumer('route_forbidden', consumer);
     }
     return { allow: true, entry, strip: match.strip };
   }

@@ -6,7 +6,8 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import type { Authorizer } from '../authz/authorizer.js';
-import { deny } from '../authz/decision.js';
+import { deny, type Decision } from '../authz/decision.js';
+import type { AuthzRequest } from '../authz/request.js';
 import { toAuthzRequest, toCheckResponse, type WireCheckRequest, type WireCheckResponse } from './check-codec.js';
 import { authPackage } from './protos.js';
 
@@ -15,6 +16,8 @@ export const AUTH_SERVICE = 'envoy.service.auth.v3.Authorization';
 export interface GrpcServerOptions {
   authorizer: Authorizer;
   logger: Logger;
+  /** Told of every answered Check (metrics and decision logs). */
+  telemetry?: { record(req: AuthzRequest | undefined, decision: Decision, startedNs: bigint): void };
 }
 
 export class GrpcServer {
@@ -26,6 +29,7 @@ export class GrpcServer {
     this.#log = opts.logger;
     const authorizer = opts.authorizer;
     const log = opts.logger;
+    const telemetry = opts.telemetry;
     this.#server = new grpc.Server({
       'grpc.max_receive_message_length': 4 * 1024 * 1024,
       'grpc.keepalive_permit_without_calls': 1,
@@ -36,15 +40,22 @@ export class GrpcServer {
         call: grpc.ServerUnaryCall<WireCheckRequest, WireCheckResponse>,
         callback: grpc.sendUnaryData<WireCheckResponse>,
       ) {
+        const started = process.hrtime.bigint();
+        let req: AuthzRequest | undefined;
+        let decision: Decision;
         let res: WireCheckResponse;
         try {
-          res = toCheckResponse(authorizer.check(toAuthzRequest(call.request)));
+          req = toAuthzRequest(call.request);
+          decision = authorizer.check(req);
+          res = toCheckResponse(decision);
         } catch (err) {
           // An exception is an outage, never a reason to allow: fail closed.
           log.error({ err }, 'check failed');
-          res = toCheckResponse(deny('authz_unavailable'));
+          decision = deny('authz_unavailable');
+          res = toCheckResponse(decision);
         }
         callback(null, res);
+        telemetry?.record(req, decision, started);
       },
     });
     this.#health.addToServer(this.#server);

@@ -45,6 +45,9 @@ export class Directory {
   /** True when a miss is a definite "unknown" (warm and in step with the store). */
   authoritative = false;
 
+  /** Lookup counters, read by /metrics: key-hash hits and misses, entries dropped or replaced. */
+  readonly stats = { hits: 0, misses: 0, evictions: 0 };
+
   get size(): number {
     return this.#byName.size;
   }
@@ -54,7 +57,10 @@ export class Directory {
   }
 
   byKeyHash(hash: string): KeyEntry | undefined {
-    return this.#byHash.get(hash);
+    const entry = this.#byHash.get(hash);
+    if (entry) this.stats.hits++;
+    else this.stats.misses++;
+    return entry;
   }
 
   /** Granted consumer names of a route, or undefined when the route admits everyone. */
@@ -85,6 +91,7 @@ export class Directory {
   /** Forgets everything (before a full reload). */
   clear(): void {
     const names = [...this.#byName.keys()];
+    this.stats.evictions += names.length;
     this.#byName.clear();
     this.#byHash.clear();
     this.#routes.clear();
@@ -122,6 +129,7 @@ export class Directory {
       if (this.#byHash.get(key.hash)?.consumer === old) this.#byHash.delete(key.hash);
     }
     this.#byName.delete(name);
+    this.stats.evictions++;
     this.#countSource(old.source, -1);
   }
 
