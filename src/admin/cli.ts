@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ENV_DOC } from '../config.js';
+import { generateAdminToken, hashAdminToken } from './tokens.js';
 
 export interface CliIo {
   stdout: (s: string) => void;
@@ -32,6 +33,10 @@ Commands:
   routes revoke ROUTE NAME...             take consumers off ROUTE (no grants left: open to all)
   routes show ROUTE                       show a route's grants
   routes list                             list routes with grants
+  audit [--limit N] [--cursor C]          admin changes, newest first (who, what, when)
+  tokens new NAME [--scope read-only|read-write]
+                                          make an admin token (printed once) and its ADMIN_TOKENS_FILE
+                                          entry (works offline; the file holds only the SHA-256)
 
 Options:
   --url URL      admin API (env CONSUMER_AUTHZ_URL, default http://127.0.0.1:9002)
@@ -71,6 +76,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         expires: { type: 'string' },
         limit: { type: 'string' },
         cursor: { type: 'string' },
+        scope: { type: 'string' },
       },
     });
   } catch (err) {
@@ -192,6 +198,30 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         print(res.items.map((r) => `${r.route}\t${r.consumers.join(',')}`).join('\n') || '(no routes with grants)', res);
         return 0;
       }
+      case 'audit': {
+        const q = new URLSearchParams();
+        if (verb !== undefined) throw new UsageError('audit takes no arguments; use --limit N and --cursor C');
+        if (o.limit) q.set('limit', o.limit);
+        if (o.cursor) q.set('cursor', o.cursor);
+        const res = (await api.call('GET', `audit${q.size ? `?${q}` : ''}`)) as { items: AuditItem[]; nextCursor: string | null };
+        const lines = res.items.map((e) => `${e.at}\t${e.actor}\t${e.action}\t${e.target}`);
+        if (res.nextCursor) lines.push(`(more: --cursor ${res.nextCursor})`);
+        print(lines.length ? lines.join('\n') : '(no admin changes recorded)', res);
+        return 0;
+      }
+      case 'tokens new': {
+        const name = one('NAME');
+        const scope = o.scope ?? 'read-only';
+        if (scope !== 'read-only' && scope !== 'read-write') throw new UsageError('--scope must be read-only or read-write');
+        const token = generateAdminToken();
+        const entry = { name, sha256: hashAdminToken(token), scope };
+        print(
+          `admin token for ${name} (shown once; give it to its user): ${token}\n` +
+            `add this entry to the ADMIN_TOKENS_FILE list:\n${JSON.stringify(entry)}`,
+          { token, entry },
+        );
+        return 0;
+      }
       default:
         throw new UsageError(`unknown command: ${pos.join(' ')}`);
     }
@@ -207,6 +237,13 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     io.stderr(`consumer-authz: cannot reach the admin API at ${api.base}: ${(err as Error).message}\n`);
     return 1;
   }
+}
+
+interface AuditItem {
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
 }
 
 interface Consumer {

@@ -209,6 +209,11 @@ class ArrayHistogram extends Histogram {
     this.#read = read;
   }
 
+  /** The registry renders histograms through this method. */
+  async getForPromString(): Promise<Awaited<ReturnType<Histogram['get']>>> {
+    return this.get();
+  }
+
   override async get(): Promise<Awaited<ReturnType<Histogram['get']>>> {
     const { counts, sum, count } = this.#read();
     const values: Awaited<ReturnType<Histogram['get']>>['values'] = [];
