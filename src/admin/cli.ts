@@ -200,7 +200,6 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       }
       case 'audit': {
         const q = new URLSearchParams();
-        if (verb !== undefined) throw new UsageError('audit takes no arguments; use --limit N and --cursor C');
         if (o.limit) q.set('limit', o.limit);
         if (o.cursor) q.set('cursor', o.cursor);
         const res = (await api.call('GET', `audit${q.size ? `?${q}` : ''}`)) as { items: AuditItem[]; nextCursor: string | null };

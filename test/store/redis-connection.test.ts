@@ -93,6 +93,36 @@ describe('effectiveKeyPrefix', () => {
   });
 });
 
+describe('ACL credentials in REDIS_URL', () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startRedis();
+    // A user limited to its own key prefix and channels, as an operator would create it.
+    await redis.client().call('ACL', 'SETUSER', 'authz', 'on', '>s3cret/pass', '~acl:*', '&acl:*', '+@all');
+  });
+  afterAll(async () => {
+    await redis.close();
+  });
+
+  it('a user and percent-encoded password from the URL authenticate; a wrong password never connects', async () => {
+    const good = new RedisStore({ url: `redis://authz:${encodeURIComponent('s3cret/pass')}@127.0.0.1:${redis.port}`, keyPrefix: 'acl:' });
+    const bad = new RedisStore({ url: `redis://authz:wrong@127.0.0.1:${redis.port}`, keyPrefix: 'acl:' });
+    good.connect();
+    bad.connect();
+    try {
+      await until(() => good.connected);
+      const svc = new ConsumerService({ store: good });
+      await svc.create({ name: 'alice', auth: { type: 'api-key' } });
+      expect((await good.changesSince(0)).consumers.has('alice')).toBe(true);
+      expect(bad.connected).toBe(false);
+      await expect(bad.getConsumer('alice')).rejects.toThrow('store unavailable');
+    } finally {
+      await good.close();
+      await bad.close();
+    }
+  });
+});
+
 describe('every key the store touches hashes to one Cluster slot', () => {
   let redis: TestRedis;
   beforeAll(async () => {
