@@ -90,7 +90,7 @@ export class App {
     let store = opts.store;
     if (!store) {
       if (c.redisUrl) {
-        const redis = new RedisStore({ url: c.redisUrl, keyPrefix: c.redisKeyPrefix });
+        const redis = new RedisStore({ url: c.redisUrl, keyPrefix: c.redisKeyPrefix, tlsCa: c.redisTlsCa });
         redis.connect();
         store = redis;
       } else {

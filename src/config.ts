@@ -20,6 +20,8 @@ export interface Config {
   readonly adminTokensFile: string | undefined;
   /** Redis URL; undefined selects the embedded file store. */
   readonly redisUrl: string | undefined;
+  /** PEM of a private CA trusted for rediss URLs (REDIS_TLS_CA_FILE). */
+  readonly redisTlsCa: string | undefined;
   readonly dataFile: string;
   readonly redisKeyPrefix: string;
   readonly logLevel: string;
@@ -49,6 +51,7 @@ export const ENV_DOC: ReadonlyArray<readonly [string, string, string]> = [
   ['ADMIN_TOKEN', '(none)', 'read-write bearer token (named "admin") for the admin API; it or ADMIN_TOKENS_FILE is required when ADMIN_HOST is not loopback'],
   ['ADMIN_TOKENS_FILE', '(none)', 'JSON/YAML list of named admin tokens as SHA-256 digests: [{"name","sha256","scope":"read-only"|"read-write"}]'],
   ['REDIS_URL', '(none)', 'Redis store: redis[s]://[user:pass@]host:port[/db], redis[s]-sentinel://[user:pass@]h1:26379,h2:26379/primary[/db], redis[s]-cluster://[user:pass@]h1:6379,h2:6379; unset = embedded store in DATA_FILE'],
+  ['REDIS_TLS_CA_FILE', '(none)', 'PEM file of a private CA to trust for TLS URLs (rediss, rediss-sentinel, rediss-cluster), besides the system CAs'],
   ['DATA_FILE', './data/consumers.json', 'embedded store file (used when REDIS_URL is unset)'],
   ['REDIS_KEY_PREFIX', 'cauthz:', 'namespace of this service\'s keys inside Redis'],
   ['LOG_LEVEL', 'info', `pino level: ${LEVELS.join(', ')}`],
@@ -115,12 +118,28 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push(`ADMIN_TOKEN: a token (ADMIN_TOKEN or ADMIN_TOKENS_FILE) is required when ADMIN_HOST (${adminHost}) is not a loopback address; set one, or bind ADMIN_HOST=127.0.0.1`);
   }
   const redisUrl = env.REDIS_URL === '' ? undefined : env.REDIS_URL;
+  let redisTls = false;
   if (redisUrl !== undefined) {
     try {
-      parseRedisUrl(redisUrl);
+      redisTls = parseRedisUrl(redisUrl).tls;
     } catch (err) {
       if (!(err instanceof RedisUrlError)) throw err;
       problems.push(`REDIS_URL: ${err.message}`);
+    }
+  }
+  const caFile = env.REDIS_TLS_CA_FILE === '' ? undefined : env.REDIS_TLS_CA_FILE;
+  let redisTlsCa: string | undefined;
+  if (caFile !== undefined) {
+    try {
+      redisTlsCa = readFileSync(caFile, 'utf8');
+      if (!redisTlsCa.includes('-----BEGIN CERTIFICATE-----')) {
+        problems.push(`REDIS_TLS_CA_FILE=${JSON.stringify(caFile)}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+      }
+    } catch (err) {
+      problems.push(`REDIS_TLS_CA_FILE=${JSON.stringify(caFile)}: cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}); fix the path or its permissions`);
+    }
+    if (redisUrl !== undefined && !redisTls) {
+      problems.push('REDIS_TLS_CA_FILE: is set but REDIS_URL does not use TLS; use rediss://, rediss-sentinel:// or rediss-cluster://, or unset it');
     }
   }
   const logLevel = str('LOG_LEVEL', 'info');
@@ -137,6 +156,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     adminTokens: Object.freeze(adminTokens),
     adminTokensFile,
     redisUrl,
+    redisTlsCa,
     dataFile: str('DATA_FILE', './data/consumers.json'),
     redisKeyPrefix,
     logLevel,

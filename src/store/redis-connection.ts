@@ -126,6 +126,11 @@ export function effectiveKeyPrefix(target: RedisTarget, prefix: string): string 
   return `{${stem}}:`;
 }
 
+/** TLS settings beyond the scheme: a private CA (PEM) to trust besides the system's. */
+export interface RedisTls {
+  ca?: string;
+}
+
 /** What RedisStore needs of a client; both `Redis` and `Cluster` provide it. */
 export type RedisClient = Redis;
 
@@ -134,12 +139,14 @@ export type RedisClient = Redis;
  * (no offline queue, retry delays, timeouts); the target adds addresses,
  * credentials and TLS.
  */
-export function createRedisClient(target: RedisTarget, base: RedisOptions): RedisClient {
+export function createRedisClient(target: RedisTarget, base: RedisOptions, tlsOptions: RedisTls = {}): RedisClient {
+  const tlsConfig = tlsOptions.ca ? { ca: tlsOptions.ca } : {};
   switch (target.kind) {
     case 'standalone':
-      return new Redis(target.url, base);
+      // ioredis turns rediss:// into `tls: true` only when no tls option is given.
+      return new Redis(target.url, target.tls ? { ...base, tls: tlsConfig } : base);
     case 'sentinel': {
-      const tls = target.tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {};
+      const tls = target.tls ? { tls: tlsConfig, sentinelTLS: tlsConfig, enableTLSForSentinelMode: true } : {};
       return new Redis({
         ...base,
         ...tls,
@@ -169,7 +176,7 @@ export function createRedisClient(target: RedisTarget, base: RedisOptions): Redi
         slotsRefreshTimeout: 2000,
         redisOptions: {
           ...perNode,
-          ...(target.tls ? { tls: {} } : {}),
+          ...(target.tls ? { tls: tlsConfig } : {}),
           ...(target.username ? { username: target.username } : {}),
           ...(target.password ? { password: target.password } : {}),
         },

@@ -39,6 +39,8 @@ import {
 export interface RedisStoreOptions {
   url: string;
   keyPrefix?: string;
+  /** A private CA (PEM) for rediss:// URLs. */
+  tlsCa?: string;
   /** Extra ioredis options (tests shorten retry delays). */
   redis?: RedisOptions;
 }
@@ -63,9 +65,10 @@ export class RedisStore implements ConsumerStore {
       retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2000),
       ...opts.redis,
     };
-    this.#client = createRedisClient(target, base);
+    const tls = opts.tlsCa ? { ca: opts.tlsCa } : {};
+    this.#client = createRedisClient(target, base, tls);
     // The subscriber may queue its SUBSCRIBE until connected.
-    this.#sub = createRedisClient(target, { ...base, enableOfflineQueue: true });
+    this.#sub = createRedisClient(target, { ...base, enableOfflineQueue: true }, tls);
     this.#client.on('ready', () => this.#events.emit('up'));
     this.#client.on('close', () => {
       if (!this.#closed) this.#events.emit('down');
