@@ -46,7 +46,7 @@ const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 export const ENV_DOC: ReadonlyArray<readonly [string, string, string]> = [
   ['GRPC_HOST', '0.0.0.0', 'address of the ext_authz gRPC server (and grpc.health.v1)'],
   ['GRPC_PORT', '9001', 'port of the ext_authz gRPC server'],
-  ['ADMIN_HOST', '127.0.0.1', 'address of the admin HTTP API, /healthz and /readyz'],
+  ['ADMIN_HOST', '127.0.0.1', 'address of the admin HTTP API, /healthz, /readyz and /metrics'],
   ['ADMIN_PORT', '9002', 'port of the admin HTTP API'],
   ['ADMIN_TOKEN', '(none)', 'read-write bearer token (named "admin") for the admin API; it or ADMIN_TOKENS_FILE is required when ADMIN_HOST is not loopback'],
   ['ADMIN_TOKENS_FILE', '(none)', 'JSON/YAML list of named admin tokens as SHA-256 digests: [{"name","sha256","scope":"read-only"|"read-write"}]'],

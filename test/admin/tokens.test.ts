@@ -60,3 +60,20 @@ describe('consumer-authz tokens new', () => {
     expect(await runCli(['tokens', 'new', 'x', '--scope', 'root'], { stdout: () => {}, stderr: () => {}, env: {} })).toBe(2);
   });
 });
+
+describe('AdminServer', () => {
+  it('refuses to listen on a non-loopback address without a token', async () => {
+    const { AdminServer } = await import('../../src/admin/http.js');
+    const { createLogger } = await import('../../src/log.js');
+    const server = new AdminServer({
+      service: {} as never,
+      logger: createLogger('silent'),
+      tokens: new AdminTokens([]),
+      readiness: () => ({ ready: true }),
+    });
+    await expect(server.listen('0.0.0.0', 0)).rejects.toThrow(/will not listen on 0\.0\.0\.0 without a token/);
+    const port = await server.listen('127.0.0.1', 0);
+    expect(port).toBeGreaterThan(0);
+    await server.close();
+  });
+});
