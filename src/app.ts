@@ -6,11 +6,17 @@ import type { Logger } from 'pino';
 import { Authorizer } from './authz/authorizer.js';
 import type { Config } from './config.js';
 import { ConsumerService } from './consumers/service.js';
+import { Auditor } from './admin/audit.js';
 import { AdminServer } from './admin/http.js';
+import { AdminTokens } from './admin/tokens.js';
 import { GrpcServer } from './grpc/server.js';
 import { createLogger } from './log.js';
+import { CheckTelemetry } from './metrics/check-telemetry.js';
+import { Metrics } from './metrics/registry.js';
+import { instrumentStore } from './metrics/store-metrics.js';
 import { Directory } from './store/directory.js';
 import { FileStore } from './store/file-store.js';
+import { parseRedisUrl } from './store/redis-connection.js';
 import { RedisStore } from './store/redis-store.js';
 import { Replicator } from './store/replicator.js';
 import type { ConsumerStore } from './store/store.js';
@@ -37,6 +43,9 @@ export class App {
   readonly replicator: Replicator;
   readonly service: ConsumerService;
   readonly authorizer: Authorizer;
+  readonly metrics: Metrics;
+  readonly telemetry: CheckTelemetry;
+  readonly auditor: Auditor;
   readonly #grpc: GrpcServer;
   readonly #admin: AdminServer;
   #draining = false;
@@ -44,21 +53,35 @@ export class App {
   private constructor(opts: AppOptions, store: ConsumerStore) {
     this.config = opts.config;
     this.logger = opts.logger ?? createLogger(opts.config.logLevel);
-    this.store = store;
+    this.telemetry = new CheckTelemetry({ logger: this.logger });
+    this.metrics = new Metrics({
+      checkStats: this.telemetry.stats,
+      directory: this.directory,
+      storeConnected: () => store.connected,
+      storeKind: opts.config.redisUrl ? `redis-${parseRedisUrl(opts.config.redisUrl).kind}` : 'file',
+      ready: () => this.readiness().ready,
+      now: opts.now,
+    });
+    store.on('down', () => this.metrics.storeDown());
+    this.store = instrumentStore(store, this.metrics.storeOp);
     this.replicator = new Replicator({
-      store,
+      store: this.store,
       directory: this.directory,
       logger: this.logger,
       pollMs: opts.config.syncIntervalMs,
+      observer: this.metrics.sync,
     });
     this.authorizer = new Authorizer({ directory: this.directory, now: opts.now });
-    this.service = new ConsumerService({ store, now: opts.now });
-    this.#grpc = new GrpcServer({ authorizer: this.authorizer, logger: this.logger });
+    this.service = new ConsumerService({ store: this.store, now: opts.now });
+    this.auditor = new Auditor({ store: this.store, service: this.service, logger: this.logger, now: opts.now });
+    this.#grpc = new GrpcServer({ authorizer: this.authorizer, logger: this.logger, telemetry: this.telemetry });
     this.#admin = new AdminServer({
       service: this.service,
       logger: this.logger,
-      token: opts.config.adminToken,
+      tokens: new AdminTokens(opts.config.adminTokens),
       readiness: () => this.readiness(),
+      metrics: () => this.metrics.render(),
+      auditor: this.auditor,
     });
   }
 
@@ -67,7 +90,7 @@ export class App {
     let store = opts.store;
     if (!store) {
       if (c.redisUrl) {
-        const redis = new RedisStore({ url: c.redisUrl, keyPrefix: c.redisKeyPrefix });
+        const redis = new RedisStore({ url: c.redisUrl, keyPrefix: c.redisKeyPrefix, tlsCa: c.redisTlsCa });
         redis.connect();
         store = redis;
       } else {

@@ -2,7 +2,10 @@
  * Environment → validated, frozen Config. Every bad variable is reported at
  * once, each with its name and the fix. Defaults follow PRODUCT.md.
  */
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { hashAdminToken, parseAdminTokens, type AdminTokenEntry } from './admin/tokens.js';
+import { parseRedisUrl, RedisUrlError } from './store/redis-connection.js';
 
 export interface Config {
   readonly grpcHost: string;
@@ -11,8 +14,14 @@ export interface Config {
   readonly adminPort: number;
   /** Bearer token for the admin API; undefined only on a loopback admin address. */
   readonly adminToken: string | undefined;
+  /** Every admin token: ADMIN_TOKEN (as `admin`, read-write) and the entries of ADMIN_TOKENS_FILE. */
+  readonly adminTokens: readonly AdminTokenEntry[];
+  /** The tokens file, when one is configured. */
+  readonly adminTokensFile: string | undefined;
   /** Redis URL; undefined selects the embedded file store. */
   readonly redisUrl: string | undefined;
+  /** PEM of a private CA trusted for rediss URLs (REDIS_TLS_CA_FILE). */
+  readonly redisTlsCa: string | undefined;
   readonly dataFile: string;
   readonly redisKeyPrefix: string;
   readonly logLevel: string;
@@ -37,10 +46,12 @@ const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 export const ENV_DOC: ReadonlyArray<readonly [string, string, string]> = [
   ['GRPC_HOST', '0.0.0.0', 'address of the ext_authz gRPC server (and grpc.health.v1)'],
   ['GRPC_PORT', '9001', 'port of the ext_authz gRPC server'],
-  ['ADMIN_HOST', '127.0.0.1', 'address of the admin HTTP API, /healthz and /readyz'],
+  ['ADMIN_HOST', '127.0.0.1', 'address of the admin HTTP API, /healthz, /readyz and /metrics'],
   ['ADMIN_PORT', '9002', 'port of the admin HTTP API'],
-  ['ADMIN_TOKEN', '(none)', 'bearer token for the admin API; required when ADMIN_HOST is not loopback'],
-  ['REDIS_URL', '(none)', 'Redis store (redis:// or rediss://); unset = embedded store in DATA_FILE'],
+  ['ADMIN_TOKEN', '(none)', 'read-write bearer token (named "admin") for the admin API; it or ADMIN_TOKENS_FILE is required when ADMIN_HOST is not loopback'],
+  ['ADMIN_TOKENS_FILE', '(none)', 'JSON/YAML list of named admin tokens as SHA-256 digests: [{"name","sha256","scope":"read-only"|"read-write"}]'],
+  ['REDIS_URL', '(none)', 'Redis store: redis[s]://[user:pass@]host:port[/db], redis[s]-sentinel://[user:pass@]h1:26379,h2:26379/primary[/db], redis[s]-cluster://[user:pass@]h1:6379,h2:6379; unset = embedded store in DATA_FILE'],
+  ['REDIS_TLS_CA_FILE', '(none)', 'PEM file of a private CA to trust for TLS URLs (rediss, rediss-sentinel, rediss-cluster), besides the system CAs'],
   ['DATA_FILE', './data/consumers.json', 'embedded store file (used when REDIS_URL is unset)'],
   ['REDIS_KEY_PREFIX', 'cauthz:', 'namespace of this service\'s keys inside Redis'],
   ['LOG_LEVEL', 'info', `pino level: ${LEVELS.join(', ')}`],
@@ -83,12 +94,53 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (adminToken !== undefined && (adminToken.length < 16 || /\s/.test(adminToken))) {
     problems.push('ADMIN_TOKEN: must be at least 16 characters without whitespace (e.g. `openssl rand -hex 24`)');
   }
-  if (adminToken === undefined && !isLoopback(adminHost)) {
-    problems.push(`ADMIN_TOKEN: is required when ADMIN_HOST (${adminHost}) is not a loopback address; set one, or bind ADMIN_HOST=127.0.0.1`);
+  const adminTokensFile = env.ADMIN_TOKENS_FILE === '' ? undefined : env.ADMIN_TOKENS_FILE;
+  const adminTokens: AdminTokenEntry[] = [];
+  if (adminToken !== undefined) adminTokens.push({ name: 'admin', sha256: hashAdminToken(adminToken), scope: 'read-write' });
+  if (adminTokensFile !== undefined) {
+    let text: string | undefined;
+    try {
+      text = readFileSync(adminTokensFile, 'utf8');
+    } catch (err) {
+      problems.push(`ADMIN_TOKENS_FILE=${JSON.stringify(adminTokensFile)}: cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}); fix the path or its permissions`);
+    }
+    if (text !== undefined) {
+      try {
+        const entries = parseAdminTokens(text);
+        if (entries.length === 0) problems.push(`ADMIN_TOKENS_FILE=${JSON.stringify(adminTokensFile)}: lists no token; add one or unset the variable`);
+        adminTokens.push(...entries);
+      } catch (err) {
+        problems.push(`ADMIN_TOKENS_FILE=${JSON.stringify(adminTokensFile)}: ${(err as Error).message}`);
+      }
+    }
+  }
+  if (adminTokens.length === 0 && adminTokensFile === undefined && !isLoopback(adminHost)) {
+    problems.push(`ADMIN_TOKEN: a token (ADMIN_TOKEN or ADMIN_TOKENS_FILE) is required when ADMIN_HOST (${adminHost}) is not a loopback address; set one, or bind ADMIN_HOST=127.0.0.1`);
   }
   const redisUrl = env.REDIS_URL === '' ? undefined : env.REDIS_URL;
-  if (redisUrl !== undefined && !/^rediss?:\/\/[^\s]+$/.test(redisUrl)) {
-    problems.push('REDIS_URL: must look like redis://host:6379 or rediss://user:pass@host:6380/0');
+  let redisTls = false;
+  if (redisUrl !== undefined) {
+    try {
+      redisTls = parseRedisUrl(redisUrl).tls;
+    } catch (err) {
+      if (!(err instanceof RedisUrlError)) throw err;
+      problems.push(`REDIS_URL: ${err.message}`);
+    }
+  }
+  const caFile = env.REDIS_TLS_CA_FILE === '' ? undefined : env.REDIS_TLS_CA_FILE;
+  let redisTlsCa: string | undefined;
+  if (caFile !== undefined) {
+    try {
+      redisTlsCa = readFileSync(caFile, 'utf8');
+      if (!redisTlsCa.includes('-----BEGIN CERTIFICATE-----')) {
+        problems.push(`REDIS_TLS_CA_FILE=${JSON.stringify(caFile)}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+      }
+    } catch (err) {
+      problems.push(`REDIS_TLS_CA_FILE=${JSON.stringify(caFile)}: cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}); fix the path or its permissions`);
+    }
+    if (redisUrl !== undefined && !redisTls) {
+      problems.push('REDIS_TLS_CA_FILE: is set but REDIS_URL does not use TLS; use rediss://, rediss-sentinel:// or rediss-cluster://, or unset it');
+    }
   }
   const logLevel = str('LOG_LEVEL', 'info');
   if (!LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL=${JSON.stringify(logLevel)}: must be one of ${LEVELS.join(', ')}`);
@@ -101,7 +153,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     adminHost,
     adminPort: port('ADMIN_PORT', 9002),
     adminToken,
+    adminTokens: Object.freeze(adminTokens),
+    adminTokensFile,
     redisUrl,
+    redisTlsCa,
     dataFile: str('DATA_FILE', './data/consumers.json'),
     redisKeyPrefix,
     logLevel,

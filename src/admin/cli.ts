@@ -8,6 +8,7 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
 import { ENV_DOC } from '../config.js';
+import { generateAdminToken, hashAdminToken } from './tokens.js';
 
 export interface CliIo {
   stdout: (s: string) => void;
@@ -52,6 +53,10 @@ Commands:
   routes clear ROUTE                      remove ROUTE's grants: it admits every enabled consumer
   routes show ROUTE                       show a route's grants
   routes list                             list routes with grants
+  audit [--limit N] [--cursor C]          admin changes, newest first (who, what, when)
+  tokens new NAME [--scope read-only|read-write]
+                                          make an admin token (printed once) and its ADMIN_TOKENS_FILE
+                                          entry (works offline; the file holds only the SHA-256)
 
 Options:
   --url URL      admin API (env CONSUMER_AUTHZ_URL, default http://127.0.0.1:9002)
@@ -107,6 +112,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         audience: { type: 'string' },
         ttl: { type: 'string' },
         'private-key': { type: 'string' },
+        scope: { type: 'string' },
       },
     });
   } catch (err) {
@@ -270,6 +276,29 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         print(res.items.map((r) => `${r.route}\t${r.consumers.join(',')}`).join('\n') || '(no routes with grants)', res);
         return 0;
       }
+      case 'audit': {
+        const q = new URLSearchParams();
+        if (o.limit) q.set('limit', o.limit);
+        if (o.cursor) q.set('cursor', o.cursor);
+        const res = (await api.call('GET', `audit${q.size ? `?${q}` : ''}`)) as { items: AuditItem[]; nextCursor: string | null };
+        const lines = res.items.map((e) => `${e.at}\t${e.actor}\t${e.action}\t${e.target}`);
+        if (res.nextCursor) lines.push(`(more: --cursor ${res.nextCursor})`);
+        print(lines.length ? lines.join('\n') : '(no admin changes recorded)', res);
+        return 0;
+      }
+      case 'tokens new': {
+        const name = one('NAME');
+        const scope = o.scope ?? 'read-only';
+        if (scope !== 'read-only' && scope !== 'read-write') throw new UsageError('--scope must be read-only or read-write');
+        const token = generateAdminToken();
+        const entry = { name, sha256: hashAdminToken(token), scope };
+        print(
+          `admin token for ${name} (shown once; give it to its user): ${token}\n` +
+            `add this entry to the ADMIN_TOKENS_FILE list:\n${JSON.stringify(entry)}`,
+          { token, entry },
+        );
+        return 0;
+      }
       default:
         throw new UsageError(`unknown command: ${pos.join(' ')}`);
     }
@@ -285,6 +314,13 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     io.stderr(`consumer-authz: cannot reach the admin API at ${api.base}: ${(err as Error).message}\n`);
     return 1;
   }
+}
+
+interface AuditItem {
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
 }
 
 interface Consumer {

@@ -1,15 +1,17 @@
 /**
- * The admin HTTP API (JSON, prefix /v1), plus /healthz and /readyz.
+ * The admin HTTP API (JSON, prefix /v1), plus /healthz, /readyz and /metrics.
  * Request handling is a plain function of (method, path, query, body) so it
  * is testable without sockets; `AdminServer` puts it on node:http.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { isLoopback } from '../config.js';
 import type { ConsumerService } from '../consumers/service.js';
 import { ConsoleFiles, defaultConsoleDir } from './console.js';
+import type { Auditor } from './audit.js';
 import { AdminError, invalid } from './errors.js';
+import { AdminTokens, ANONYMOUS, hashAdminToken, type AdminPrincipal } from './tokens.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -22,15 +24,23 @@ export interface AdminServerOptions {
   service: ConsumerService;
   logger: Logger;
   /** Bearer token the /v1 API requires; undefined leaves it open (loopback only). */
-  token: string | undefined;
+  token?: string | undefined;
+  /** Named tokens with scopes (takes precedence over `token`). */
+  tokens?: AdminTokens;
   readiness: () => Readiness;
   /** Folder of the built web console served at `/`; default dist/console of this package. */
   consoleDir?: string;
+  /** Prometheus exposition for GET /metrics (unauthenticated, like the probes). */
+  metrics?: () => Promise<{ contentType: string; text: string }>;
+  /** Records successful mutations and serves GET /v1/audit. */
+  auditor?: Auditor;
 }
 
 interface Reply {
   status: number;
   body?: unknown;
+  /** A non-JSON body (the metrics exposition). */
+  raw?: { contentType: string; text: string };
 }
 
 type Handler = (params: string[], query: URLSearchParams, body: unknown) => Promise<Reply>;
@@ -43,17 +53,24 @@ interface RouteDef {
 export class AdminServer {
   readonly #server: Server;
   readonly #log: Logger;
-  readonly #tokenDigest: Buffer | undefined;
+  readonly #tokens: AdminTokens;
   readonly #routes: RouteDef[];
   readonly #readiness: () => Readiness;
   readonly #console: ConsoleFiles;
+  readonly #metrics: AdminServerOptions['metrics'];
+  readonly #auditor: Auditor | undefined;
 
   constructor(opts: AdminServerOptions) {
     this.#log = opts.logger;
     this.#readiness = opts.readiness;
     this.#console = new ConsoleFiles(opts.consoleDir ?? defaultConsoleDir());
-    this.#tokenDigest = opts.token === undefined ? undefined : digest(opts.token);
+    this.#metrics = opts.metrics;
+    this.#auditor = opts.auditor;
+    this.#tokens =
+      opts.tokens ??
+      new AdminTokens(opts.token === undefined ? [] : [{ name: 'admin', sha256: hashAdminToken(opts.token), scope: 'read-write' }]);
     const s = opts.service;
+    const auditor = opts.auditor;
     this.#routes = [
       {
         pattern: /^\/v1\/consumers$/,
@@ -88,6 +105,9 @@ export class AdminServer {
           },
         },
       },
+      ...(auditor
+        ? [{ pattern: /^\/v1\/audit$/, methods: { GET: async (_p: string[], q: URLSearchParams) => ({ status: 200, body: await auditor.list(q.get('limit'), q.get('cursor')) }) } }]
+        : []),
       {
         pattern: /^\/v1\/routes$/,
         methods: { GET: async (_p, q) => ({ status: 200, body: await s.listRoutes(q.get('limit'), q.get('cursor')) }) },
@@ -108,6 +128,9 @@ export class AdminServer {
   }
 
   listen(host: string, port: number): Promise<number> {
+    if (!this.#tokens.required && !isLoopback(host)) {
+      return Promise.reject(new Error(`the admin API will not listen on ${host} without a token: set ADMIN_TOKEN or ADMIN_TOKENS_FILE, or bind a loopback address`));
+    }
     return new Promise((resolve, reject) => {
       this.#server.once('error', reject);
       this.#server.listen(port, host, () => {
@@ -147,30 +170,36 @@ export class AdminServer {
       const r = this.#readiness();
       return { status: r.ready ? 200 : 503, body: r };
     }
+    if (url.pathname === '/metrics' && this.#metrics) {
+      if (method !== 'GET') throw new AdminError('method_not_allowed', `${method} is not supported here; use GET`);
+      return { status: 200, raw: await this.#metrics() };
+    }
     const route = this.#routes.find((r) => r.pattern.test(url.pathname));
     if (!route) throw new AdminError('not_found', `no such endpoint: ${method} ${url.pathname}`);
-    this.#authenticate(req);
+    const principal = this.#authenticate(req);
     const handler = route.methods[method];
     if (!handler) {
       throw new AdminError('method_not_allowed', `${method} is not supported here; use ${Object.keys(route.methods).join(', ')}`);
     }
+    if (method !== 'GET' && method !== 'HEAD' && principal.scope !== 'read-write') {
+      throw new AdminError('forbidden', `the admin token "${principal.name}" is read-only; changes need a read-write token`);
+    }
     const params = (route.pattern.exec(url.pathname) ?? []).slice(1).map(decodeParam);
     const body = method === 'POST' || method === 'PUT' || method === 'PATCH' ? await readJson(req) : undefined;
-    return handler(params, url.searchParams, body);
+    const run = () => handler(params, url.searchParams, body);
+    return this.#auditor ? this.#auditor.around(principal.name, method, url.pathname, body, run) : run();
   }
 
-  #authenticate(req: IncomingMessage): void {
-    if (!this.#tokenDigest) return;
+  /** Who sent the request; throws 401 unless the token is one of the configured ones. */
+  #authenticate(req: IncomingMessage): AdminPrincipal {
+    if (!this.#tokens.required) return ANONYMOUS;
     const m = /^Bearer ([^\s]+)$/i.exec(req.headers.authorization ?? '');
-    // Digests have equal length, so the comparison is constant-time whatever was sent.
-    if (!m || !timingSafeEqual(digest(m[1] as string), this.#tokenDigest)) {
-      throw new AdminError('unauthorized', 'a valid admin token is required: send "Authorization: Bearer <ADMIN_TOKEN>"');
+    const principal = m ? this.#tokens.verify(m[1] as string) : undefined;
+    if (!principal) {
+      throw new AdminError('unauthorized', 'a valid admin token is required: send "Authorization: Bearer <token>"');
     }
+    return principal;
   }
-}
-
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
 }
 
 function decodeParam(p: string): string {
@@ -217,6 +246,12 @@ function send(res: ServerResponse, reply: Reply): void {
   res.statusCode = reply.status;
   res.setHeader('cache-control', 'no-store');
   res.setHeader('x-content-type-options', 'nosniff');
+  if (reply.raw) {
+    res.setHeader('content-type', reply.raw.contentType);
+    res.setHeader('content-length', Buffer.byteLength(reply.raw.text));
+    res.end(reply.raw.text);
+    return;
+  }
   if (reply.body === undefined) {
     res.end();
     return;

@@ -19,7 +19,7 @@
  */
 import { hashKey, isMalformedSystemKey, MAX_KEY_LENGTH } from '../consumers/api-keys.js';
 import type { CredentialEntry, Directory, JwtConsumer, JwtSource, KeyEntry } from '../store/directory.js';
-import { deny, NO_STRIP, type Decision, type Strip } from './decision.js';
+import { deny, denyConsumer, NO_STRIP, type Decision, type Strip } from './decision.js';
 import {
   claimHeaders,
   decodeUntrusted,
@@ -172,12 +172,12 @@ export class Authorizer {
 
     // Authorization.
     const { entry } = match;
-    if (this.#now() >= match.expiresAtMs) return deny('expired_credential');
     const consumer = entry.consumer.record;
-    if (!consumer.enabled) return deny('consumer_disabled');
+    if (this.#now() >= match.expiresAtMs) return denyConsumer('expired_credential', consumer);
+    if (!consumer.enabled) return denyConsumer('consumer_disabled', consumer);
     if (req.route !== '') {
       const granted = dir.grants(req.route);
-      if (granted && !granted.has(consumer.name)) return deny('route_forbidden');
+      if (granted && !granted.has(consumer.name)) return denyConsumer('route_forbidden', consumer);
     }
     return match.headers && match.headers.length > 0
       ? { allow: true, entry, strip: match.strip, headers: match.headers }

@@ -33,6 +33,10 @@ export interface Deny {
   readonly allow: false;
   readonly reason: Reason;
   readonly message: string;
+  /** The consumer the denial concerns, when one was identified (for logs and metrics only). */
+  readonly consumer?: string;
+  /** That consumer's auth type. */
+  readonly authType?: string;
 }
 
 export type Decision = Allow | Deny;
@@ -44,4 +48,13 @@ const DENIALS = Object.fromEntries(
 /** The shared, frozen denial for a reason (no allocation per request). */
 export function deny(reason: Reason): Deny {
   return DENIALS[reason];
+}
+
+/**
+ * A denial of an identified consumer (disabled, expired, not granted): the
+ * consumer's name and auth type ride along for logs and metrics. Allocates,
+ * so only the denials that know their consumer use it.
+ */
+export function denyConsumer(reason: Reason, consumer: { readonly name: string; readonly auth: { readonly type: string } }): Deny {
+  return { ...DENIALS[reason], consumer: consumer.name, authType: consumer.auth.type };
 }

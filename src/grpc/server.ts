@@ -7,6 +7,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import type { Authorizer } from '../authz/authorizer.js';
 import { deny, type Decision } from '../authz/decision.js';
+import type { AuthzRequest } from '../authz/request.js';
 import { toAuthzRequest, toCheckResponse, type WireCheckRequest, type WireCheckResponse } from './check-codec.js';
 import { authPackage } from './protos.js';
 
@@ -15,6 +16,8 @@ export const AUTH_SERVICE = 'envoy.service.auth.v3.Authorization';
 export interface GrpcServerOptions {
   authorizer: Authorizer;
   logger: Logger;
+  /** Told of every answered Check (metrics and decision logs). */
+  telemetry?: { record(req: AuthzRequest | undefined, decision: Decision, startedNs: bigint): void };
 }
 
 export class GrpcServer {
@@ -26,6 +29,7 @@ export class GrpcServer {
     this.#log = opts.logger;
     const authorizer = opts.authorizer;
     const log = opts.logger;
+    const telemetry = opts.telemetry;
     this.#server = new grpc.Server({
       'grpc.max_receive_message_length': 4 * 1024 * 1024,
       'grpc.keepalive_permit_without_calls': 1,
@@ -36,22 +40,22 @@ export class GrpcServer {
         call: grpc.ServerUnaryCall<WireCheckRequest, WireCheckResponse>,
         callback: grpc.sendUnaryData<WireCheckResponse>,
       ) {
-        // An exception is an outage, never a reason to allow: fail closed.
-        const failed = (err: unknown) => {
-          log.error({ err }, 'check failed');
-          callback(null, toCheckResponse(deny('authz_unavailable')));
-        };
+        const started = process.hrtime.bigint();
+        let req: AuthzRequest | undefined;
         let decision: Decision | Promise<Decision>;
         try {
-          decision = authorizer.check(toAuthzRequest(call.request));
+          req = toAuthzRequest(call.request);
+          decision = authorizer.check(req);
         } catch (err) {
-          failed(err);
-          return;
+          decision = failure(log, err);
         }
         if (decision instanceof Promise) {
-          decision.then(toCheckResponse).then((res) => callback(null, res), failed);
+          decision.then(
+            (d) => respond(callback, req, d, started, telemetry, log),
+            (err: unknown) => respond(callback, req, failure(log, err), started, telemetry, log),
+          );
         } else {
-          callback(null, toCheckResponse(decision));
+          respond(callback, req, decision, started, telemetry, log);
         }
       },
     });
@@ -91,4 +95,31 @@ export class GrpcServer {
       });
     });
   }
+}
+
+type Telemetry = GrpcServerOptions['telemetry'];
+
+/** An exception is an outage, never a reason to allow: fail closed. */
+function failure(log: Logger, err: unknown): Decision {
+  log.error({ err }, 'check failed');
+  return deny('authz_unavailable');
+}
+
+function respond(
+  callback: grpc.sendUnaryData<WireCheckResponse>,
+  req: AuthzRequest | undefined,
+  decision: Decision,
+  started: bigint,
+  telemetry: Telemetry,
+  log: Logger,
+): void {
+  let res: WireCheckResponse;
+  try {
+    res = toCheckResponse(decision);
+  } catch (err) {
+    decision = failure(log, err);
+    res = toCheckResponse(decision);
+  }
+  callback(null, res);
+  telemetry?.record(req, decision, started);
 }

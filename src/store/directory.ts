@@ -98,6 +98,9 @@ export class Directory {
   /** True when a miss is a definite "unknown" (warm and in step with the store). */
   authoritative = false;
 
+  /** Lookup counters, read by /metrics: key-hash hits and misses, entries dropped or replaced. */
+  readonly stats = { hits: 0, misses: 0, evictions: 0 };
+
   get size(): number {
     return this.#byName.size;
   }
@@ -132,7 +135,10 @@ export class Directory {
   }
 
   byKeyHash(hash: string): KeyEntry | undefined {
-    return this.#byHash.get(hash);
+    const entry = this.#byHash.get(hash);
+    if (entry) this.stats.hits++;
+    else this.stats.misses++;
+    return entry;
   }
 
   /** Granted consumer names of a route, or undefined when the route admits everyone. */
@@ -163,6 +169,7 @@ export class Directory {
   /** Forgets everything (before a full reload). */
   clear(): void {
     const names = [...this.#byName.keys()];
+    this.stats.evictions += names.length;
     this.#byName.clear();
     this.#byHash.clear();
     this.#byIdentity.clear();
@@ -233,6 +240,7 @@ export class Directory {
     const old = this.#byName.get(name);
     if (!old) return;
     this.#byName.delete(name);
+    this.stats.evictions++;
     if ('auth' in old) {
       const { claim, value } = old.auth.identity;
       const byValue = this.#byIdentity.get(claim);

@@ -10,8 +10,11 @@ import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { credentialHashes, type ConsumerRecord, type RouteRecord } from '../consumers/model.js';
 import {
+  AUDIT_MAX_ENTRIES,
   StoreConflictError,
   StoreUnavailableError,
+  type AuditEntry,
+  type AuditInput,
   type ChangeSet,
   type ConsumerStore,
   type Page,
@@ -26,6 +29,8 @@ interface FileShape {
   routes: RouteRecord[];
   /** entity id (`c:name` / `r:route`) → revision of its last change, tombstones included. */
   log: Record<string, number>;
+  /** Audit trail, oldest first (absent in files written before it existed). */
+  audit?: AuditEntry[];
 }
 
 export interface FileStoreOptions {
@@ -41,6 +46,8 @@ export class FileStore implements ConsumerStore {
   readonly #hashes = new Map<string, string>();
   readonly #log = new Map<string, number>();
   readonly #events = new EventEmitter();
+  #audit: AuditEntry[] = [];
+  #auditSeq = 0;
   #rev = 0;
   #epoch: string = randomUUID();
   #queue: Promise<unknown> = Promise.resolve();
@@ -74,6 +81,8 @@ export class FileStore implements ConsumerStore {
     }
     for (const r of data.routes) this.#routes.set(r.route, r);
     for (const [k, v] of Object.entries(data.log)) this.#log.set(k, v);
+    this.#audit = data.audit ?? [];
+    this.#auditSeq = Number(this.#audit[this.#audit.length - 1]?.id ?? 0);
   }
 
   async #persist(): Promise<void> {
@@ -85,6 +94,7 @@ export class FileStore implements ConsumerStore {
       consumers: [...this.#consumers.values()],
       routes: [...this.#routes.values()],
       log: Object.fromEntries(this.#log),
+      audit: this.#audit,
     };
     await mkdir(dirname(this.#path), { recursive: true });
     const tmp = `${this.#path}.${process.pid}.tmp`;
@@ -207,6 +217,26 @@ export class FileStore implements ConsumerStore {
 
   async listRoutes(limit: number, after?: string): Promise<Page<RouteRecord>> {
     return page([...this.#routes.values()], (r) => r.route, limit, after);
+  }
+
+  appendAudit(entry: AuditInput): Promise<string> {
+    const run = this.#queue.then(async () => {
+      const id = String(++this.#auditSeq);
+      this.#audit.push({ id, ...entry });
+      if (this.#audit.length > AUDIT_MAX_ENTRIES) this.#audit.splice(0, this.#audit.length - AUDIT_MAX_ENTRIES);
+      await this.#persist();
+      return id;
+    });
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async listAudit(limit: number, before?: string): Promise<Page<AuditEntry>> {
+    const bound = before === undefined ? Infinity : Number(before);
+    const older = this.#audit.filter((e) => Number(e.id) < bound).reverse();
+    const items = older.slice(0, limit);
+    const last = items[items.length - 1];
+    return older.length > limit && last ? { items, next: last.id } : { items };
   }
 
   async changesSince(rev: number, limit = 10_000): Promise<ChangeSet> {

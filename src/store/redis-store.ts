@@ -7,18 +7,28 @@
  *   P r:<route>  route grants (JSON)          P rev     revision counter
  *   P log        sorted set: entity → revision of its last change
  *   P events     pub/sub channel: a revision was written
+ *   P epoch      name of the data set          P audit   stream of admin changes
+ *
+ * REDIS_URL may name a standalone server, Sentinels or a Cluster (see
+ * redis-connection.ts). In Cluster mode the prefix is a hash tag
+ * (`{cauthz}:`), so every key above lives in one slot and every script's keys
+ * hash together.
  *
  * Commands fail fast while disconnected (no offline queue), so a caller learns
  * of an outage at once instead of waiting on a queue.
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 import { credentialHashes, type ConsumerRecord, type RouteRecord } from '../consumers/model.js';
+import { createRedisClient, effectiveKeyPrefix, parseRedisUrl, type RedisClient } from './redis-connection.js';
 import * as scripts from './redis-scripts.js';
 import {
+  AUDIT_MAX_ENTRIES,
   StoreConflictError,
   StoreUnavailableError,
+  type AuditEntry,
+  type AuditInput,
   type ChangeSet,
   type ConsumerStore,
   type Page,
@@ -29,6 +39,8 @@ import {
 export interface RedisStoreOptions {
   url: string;
   keyPrefix?: string;
+  /** A private CA (PEM) for rediss:// URLs. */
+  tlsCa?: string;
   /** Extra ioredis options (tests shorten retry delays). */
   redis?: RedisOptions;
 }
@@ -36,14 +48,15 @@ export interface RedisStoreOptions {
 const CONFLICTS = new Set<string>(['consumer_exists', 'credential_conflict', 'consumer_not_found', 'version_conflict']);
 
 export class RedisStore implements ConsumerStore {
-  readonly #client: Redis;
-  readonly #sub: Redis;
+  readonly #client: RedisClient;
+  readonly #sub: RedisClient;
   readonly #p: string;
   readonly #events = new EventEmitter();
   #closed = false;
 
   constructor(opts: RedisStoreOptions) {
-    this.#p = opts.keyPrefix ?? 'cauthz:';
+    const target = parseRedisUrl(opts.url);
+    this.#p = effectiveKeyPrefix(target, opts.keyPrefix ?? 'cauthz:');
     const base: RedisOptions = {
       lazyConnect: true,
       enableOfflineQueue: false,
@@ -52,9 +65,10 @@ export class RedisStore implements ConsumerStore {
       retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2000),
       ...opts.redis,
     };
-    this.#client = new Redis(opts.url, base);
+    const tls = opts.tlsCa ? { ca: opts.tlsCa } : {};
+    this.#client = createRedisClient(target, base, tls);
     // The subscriber may queue its SUBSCRIBE until connected.
-    this.#sub = new Redis(opts.url, { ...base, enableOfflineQueue: true });
+    this.#sub = createRedisClient(target, { ...base, enableOfflineQueue: true }, tls);
     this.#client.on('ready', () => this.#events.emit('up'));
     this.#client.on('close', () => {
       if (!this.#closed) this.#events.emit('down');
@@ -71,6 +85,11 @@ export class RedisStore implements ConsumerStore {
     this.#client.connect().catch(() => {});
     this.#sub.connect().catch(() => {});
     this.#sub.subscribe(this.#key('events')).catch(() => {});
+  }
+
+  /** The key prefix in use (a hash tag in Cluster mode). */
+  get keyPrefix(): string {
+    return this.#p;
   }
 
   get connected(): boolean {
@@ -229,6 +248,24 @@ export class RedisStore implements ConsumerStore {
     });
     set.rev = Number(flat[flat.length - 1]);
     return set;
+  }
+
+  async appendAudit(entry: AuditInput): Promise<string> {
+    const id = await this.#call(() =>
+      this.#client.xadd(this.#key('audit'), 'MAXLEN', '~', AUDIT_MAX_ENTRIES, '*', 'e', JSON.stringify(entry)),
+    );
+    return String(id);
+  }
+
+  async listAudit(limit: number, before?: string): Promise<Page<AuditEntry>> {
+    const end = before === undefined ? '+' : `(${before}`;
+    const rows = await this.#call(() => this.#client.xrevrange(this.#key('audit'), end, '-', 'COUNT', limit + 1));
+    const items = rows.slice(0, limit).map(([id, fields]) => {
+      const json = fields[fields.indexOf('e') + 1] ?? '{}';
+      return { id, ...(JSON.parse(json) as AuditInput) };
+    });
+    const last = items[items.length - 1];
+    return rows.length > limit && last ? { items, next: last.id } : { items };
   }
 
   on(event: StoreEvent, listener: () => void): () => void {

@@ -6,7 +6,14 @@
  */
 import type { Logger } from 'pino';
 import type { Directory } from './directory.js';
-import type { ConsumerStore } from './store.js';
+import type { ChangeSet, ConsumerStore } from './store.js';
+
+/** Told how syncing goes (metrics). `full` is true for a load of the whole data set. */
+export interface SyncObserver {
+  applied(changes: ChangeSet, full: boolean): void;
+  failed(): void;
+  reloaded(): void;
+}
 
 export interface ReplicatorOptions {
   store: ConsumerStore;
@@ -14,6 +21,7 @@ export interface ReplicatorOptions {
   logger: Logger;
   /** Poll interval in ms; the longest a change can wait if its notification is lost. */
   pollMs?: number;
+  observer?: SyncObserver;
 }
 
 export class Replicator {
@@ -28,6 +36,9 @@ export class Replicator {
   #timer: NodeJS.Timeout | undefined;
   #unsubscribe: Array<() => void> = [];
   #warm = false;
+  /** True while a full load is in progress (the first one, or after a data set change). */
+  #full = true;
+  readonly #observer: SyncObserver | undefined;
   #warmWaiters: Array<() => void> = [];
 
   constructor(opts: ReplicatorOptions) {
@@ -35,6 +46,7 @@ export class Replicator {
     this.#dir = opts.directory;
     this.#log = opts.logger;
     this.#pollMs = opts.pollMs ?? 1000;
+    this.#observer = opts.observer;
   }
 
   /** The last store revision applied. */
@@ -92,14 +104,19 @@ export class Replicator {
             changes = await this.#store.changesSince(0);
             this.#dir.authoritative = false;
             this.#dir.clear();
+            this.#full = true;
+            this.#observer?.reloaded();
           }
           this.#epoch = changes.epoch;
           this.#dir.apply(changes);
+          this.#observer?.applied(changes, this.#full);
           this.#rev = changes.rev;
           more = changes.more;
         }
+        this.#full = false;
         this.#markSynced();
       } catch (err) {
+        this.#observer?.failed();
         if (this.#dir.authoritative) this.#log.warn({ err: String(err) }, 'store sync failed');
         this.#dir.authoritative = false;
         return;

@@ -37,7 +37,7 @@ export class StoreUnavailableError extends Error {
 
 export interface Page<T> {
   items: T[];
-  /** Name after which the next page starts; undefined on the last page. */
+  /** Name (or audit id) after which the next page starts; undefined on the last page. */
   next?: string;
 }
 
@@ -59,6 +59,31 @@ export interface ChangeSet {
 
 export type StoreEvent = 'change' | 'up' | 'down';
 
+/** How many audit entries a store keeps (Redis trims approximately: `MAXLEN ~`). */
+export const AUDIT_MAX_ENTRIES = 10_000;
+
+/**
+ * One admin change, as the audit trail keeps it. `before`/`after` are the
+ * public views (never a key, a hash or a secret); null when absent.
+ */
+export interface AuditInput {
+  /** ISO-8601 time of the change. */
+  at: string;
+  /** Name of the admin token that made it (`admin` for ADMIN_TOKEN, `anonymous` on an open loopback API). */
+  actor: string;
+  /** e.g. `consumer.create`, `consumer.update`, `key.add`, `route.put`. */
+  action: string;
+  /** e.g. `consumer:alice`, `route:chat`. */
+  target: string;
+  before: unknown;
+  after: unknown;
+}
+
+/** An audit entry with its store-assigned id (ids increase with time). */
+export interface AuditEntry extends AuditInput {
+  id: string;
+}
+
 export interface ConsumerStore {
   /** Creates a consumer; its key hashes must be unused. Throws StoreConflictError. */
   createConsumer(rec: ConsumerRecord): Promise<void>;
@@ -79,6 +104,11 @@ export interface ConsumerStore {
   deleteRoute(route: string): Promise<boolean>;
   getRoute(route: string): Promise<RouteRecord | undefined>;
   listRoutes(limit: number, after?: string): Promise<Page<RouteRecord>>;
+
+  /** Appends to the audit trail (oldest entries beyond AUDIT_MAX_ENTRIES are dropped); returns the entry's id. */
+  appendAudit(entry: AuditInput): Promise<string>;
+  /** Audit entries, newest first, starting after the entry `before` (a `next` from an earlier page). */
+  listAudit(limit: number, before?: string): Promise<Page<AuditEntry>>;
 
   /** Entities changed after `rev`, in revision order, at most `limit` of them. */
   changesSince(rev: number, limit?: number): Promise<ChangeSet>;

@@ -5,6 +5,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Logger } from 'pino';
 import { App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
@@ -26,6 +27,8 @@ export interface TestAppOptions {
   env?: Record<string, string>;
   now?: () => number;
   adminToken?: string;
+  /** A logger of the test's own (e.g. one writing to a captured stream). */
+  logger?: Logger;
 }
 
 export async function startApp(opts: TestAppOptions = {}): Promise<TestApp> {
@@ -42,7 +45,7 @@ export async function startApp(opts: TestAppOptions = {}): Promise<TestApp> {
     ...opts.env,
   };
   const config = loadConfig(env);
-  const app = await App.create({ config, logger: createLogger(config.logLevel), now: opts.now });
+  const app = await App.create({ config, logger: opts.logger ?? createLogger(config.logLevel), now: opts.now });
   const ports = await app.start();
   await app.replicator.whenWarm();
   const envoy = new EnvoyClient(ports.grpc);

@@ -35,7 +35,7 @@ describe('configuration errors', () => {
     p.stderr!.on('data', (d) => (err += d));
     expect(await exited(p)).toBe(2);
     expect(err).toContain('GRPC_PORT="ninety": must be a port number');
-    expect(err).toContain('ADMIN_TOKEN: is required when ADMIN_HOST (0.0.0.0) is not a loopback address');
+    expect(err).toContain('ADMIN_TOKEN: a token (ADMIN_TOKEN or ADMIN_TOKENS_FILE) is required when ADMIN_HOST (0.0.0.0) is not a loopback address');
   });
 });
 

@@ -1,4 +1,5 @@
 /** loadConfig: defaults, each variable invalid in turn, ADMIN_TOKEN rule, frozen result. */
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, ENV_DOC, isLoopback, loadConfig } from '../../src/config.js';
 
@@ -27,6 +28,9 @@ describe('defaults', () => {
       logLevel: 'info',
       syncIntervalMs: 1000,
       drainMs: 10_000,
+      adminTokensFile: undefined,
+      adminTokens: [],
+      redisTlsCa: undefined,
     });
   });
 
@@ -65,6 +69,9 @@ describe('defaults', () => {
       logLevel: 'debug',
       syncIntervalMs: 50,
       drainMs: 0,
+      adminTokensFile: undefined,
+      adminTokens: [{ name: 'admin', scope: 'read-write', sha256: createHash('sha256').update('x'.repeat(16)).digest('hex') }],
+      redisTlsCa: undefined,
     });
   });
 
@@ -78,8 +85,8 @@ describe('defaults', () => {
 
   it('ENV_DOC lists every variable loadConfig reads', () => {
     expect(ENV_DOC.map(([n]) => n).sort()).toEqual(
-      ['ADMIN_HOST', 'ADMIN_PORT', 'ADMIN_TOKEN', 'DATA_FILE', 'DRAIN_MS', 'GRPC_HOST', 'GRPC_PORT', 'LOG_LEVEL',
-        'REDIS_KEY_PREFIX', 'REDIS_URL', 'SYNC_INTERVAL_MS'].sort(),
+      ['ADMIN_HOST', 'ADMIN_PORT', 'ADMIN_TOKEN', 'ADMIN_TOKENS_FILE', 'DATA_FILE', 'DRAIN_MS', 'GRPC_HOST', 'GRPC_PORT',
+        'LOG_LEVEL', 'REDIS_KEY_PREFIX', 'REDIS_TLS_CA_FILE', 'REDIS_URL', 'SYNC_INTERVAL_MS'].sort(),
     );
   });
 });
