@@ -16,6 +16,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The web console (served by the admin API at /) is built by the same script.
+COPY console ./console
+COPY scripts ./scripts
 RUN npm run build
 
 # ---- deps: production dependencies only ------------------------------------------------------------

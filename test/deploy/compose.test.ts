@@ -196,6 +196,19 @@ describe('Dockerfile', () => {
     expect(runtime.lines.some((l) => l.includes(`--from=${depsStage.name}`) && l.includes('node_modules'))).toBe(true);
   });
 
+  it('the build stage copies every folder `npm run build` reads', () => {
+    const build = dockerStages().stages.find((s) => s.lines.some((l) => /^RUN npm run build\b/.test(l)))!;
+    const copied = build.lines.filter((l) => /^COPY /i.test(l)).join('\n');
+    const pkg = JSON.parse(readRepoFile('package.json')) as { scripts: Record<string, string> };
+    // The build script and the scripts it calls name their inputs: tsconfig files and folders.
+    const script = `${pkg.scripts.build} ${pkg.scripts['build:console'] ?? ''}`;
+    const inputs = new Set<string>(['src']);
+    for (const m of script.matchAll(/(?:-p |node )([\w.-]+)\//g)) inputs.add(m[1] as string);
+    for (const m of script.matchAll(/-p ([\w.-]+\.json)/g)) inputs.add(m[1] as string);
+    expect([...inputs]).toEqual(expect.arrayContaining(['console', 'scripts', 'tsconfig.build.json']));
+    for (const input of inputs) expect(copied, `COPY of ${input}`).toContain(input);
+  });
+
   it('runs as a numeric non-root user, exposes 9001 and 9002, checks /readyz and starts the server', () => {
     const runtime = dockerStages().stages.at(-1)!;
     const user = runtime.lines.filter((l) => /^USER /i.test(l)).at(-1)!;
