@@ -7,8 +7,10 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import type { Authorizer } from '../authz/authorizer.js';
 import { deny } from '../authz/decision.js';
-import { toAuthzRequest, toCheckResponse, type WireCheckRequest, type WireCheckResponse } from './check-codec.js';
+import { toCheckResponse, type WireCheckResponse } from './check-codec.js';
 import { authPackage } from './protos.js';
+import { decodeCheckRequest } from './wire-decode.js';
+import { encodedCheckResponse } from './wire-encode.js';
 
 export const AUTH_SERVICE = 'envoy.service.auth.v3.Authorization';
 
@@ -30,19 +32,43 @@ export class GrpcServer {
       'grpc.max_receive_message_length': 4 * 1024 * 1024,
       'grpc.keepalive_permit_without_calls': 1,
     });
-    const def = authPackage()[`${AUTH_SERVICE}`] as grpc.ServiceDefinition;
+    // The Check method passes raw bytes through grpc-js: the request is read by
+    // the hand-written decoder (only the fields a decision needs) and answers
+    // are encoded once per answer object (see wire-decode.ts, wire-encode.ts).
+    const check = (authPackage()[`${AUTH_SERVICE}`] as grpc.ServiceDefinition).Check as grpc.MethodDefinition<
+      WireCheckResponse,
+      WireCheckResponse
+    >;
+    const slowEncode = (res: WireCheckResponse) => check.responseSerialize(res);
+    const def: grpc.ServiceDefinition = {
+      Check: {
+        path: check.path,
+        requestStream: false,
+        responseStream: false,
+        originalName: check.originalName,
+        requestSerialize: (buf: Buffer) => buf,
+        requestDeserialize: (buf: Buffer) => buf,
+        responseSerialize: (buf: Buffer) => buf,
+        responseDeserialize: (buf: Buffer) => buf,
+      } satisfies grpc.MethodDefinition<Buffer, Buffer>,
+    };
+    const unavailable = () => encodedCheckResponse(toCheckResponse(deny('authz_unavailable')), slowEncode);
     this.#server.addService(def, {
-      Check(
-        call: grpc.ServerUnaryCall<WireCheckRequest, WireCheckResponse>,
-        callback: grpc.sendUnaryData<WireCheckResponse>,
-      ) {
-        let res: WireCheckResponse;
+      Check(call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) {
+        let res: Buffer;
         try {
-          res = toCheckResponse(authorizer.check(toAuthzRequest(call.request)));
+          const req = decodeCheckRequest(call.request);
+          if (req === undefined) {
+            // Not a protobuf CheckRequest (Envoy never sends one): a protocol
+            // error, which Envoy (failure_mode_allow off) turns into a 403.
+            callback({ code: grpc.status.INVALID_ARGUMENT, details: 'malformed CheckRequest' });
+            return;
+          }
+          res = encodedCheckResponse(toCheckResponse(authorizer.check(req)), slowEncode);
         } catch (err) {
           // An exception is an outage, never a reason to allow: fail closed.
           log.error({ err }, 'check failed');
-          res = toCheckResponse(deny('authz_unavailable'));
+          res = unavailable();
         }
         callback(null, res);
       },
