@@ -31,6 +31,7 @@ process.send?.({ ready: true, grpcPort: ports.grpc, readyMs, consumers: app.dire
 
 process.on('message', (m: { cmd?: string }) => {
   if (m.cmd === 'memory') process.send?.({ memory: memory() });
+  if (m.cmd === 'cpu') process.send?.({ cpu: process.cpuUsage() });
   if (m.cmd === 'stop') void app.stop().then(() => process.exit(0));
 });
 process.on('disconnect', () => process.exit(0));

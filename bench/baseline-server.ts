@@ -23,6 +23,7 @@ server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p
   process.send?.({ port });
 });
 process.on('message', (m: { cmd?: string }) => {
+  if (m.cmd === 'cpu') process.send?.({ cpu: process.cpuUsage() });
   if (m.cmd === 'stop') server.tryShutdown(() => process.exit(0));
 });
 process.on('disconnect', () => process.exit(0));

@@ -54,6 +54,12 @@ export interface LoadResult {
   latencyMs?: { p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
   /** Counts of latencies at or below each bound (ms); the last bucket is everything above. */
   histogram?: { boundsMs: number[]; counts: number[] };
+  /**
+   * open mode: how late the generator sent requests relative to their schedule
+   * (already included in the latencies; a large value means the generator, not
+   * the server, was behind).
+   */
+  sendLagMs?: { mean: number; max: number };
   /** CPU the generator itself used, as a fraction of one core (near 1 = the generator was the limit). */
   generatorCpu: number;
   firstMismatches: string[];
@@ -107,6 +113,9 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const latencies = new Float64Array(capacity);
   let nLat = 0;
   let onIdle: (() => void) | undefined;
+  let maxLag = 0;
+  let lagSum = 0;
+  let lagN = 0;
 
   const send = (session: http2.ClientHttp2Session, scheduledAt: number, counted: boolean, done: () => void) => {
     const i = next;
@@ -195,6 +204,12 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
           n++;
           const s = sessions[conn] as http2.ClientHttp2Session;
           conn = conn + 1 === sessions.length ? 0 : conn + 1;
+          if (at >= warmEnd) {
+            const lag = now - at;
+            if (lag > maxLag) maxLag = lag;
+            lagSum += lag;
+            lagN++;
+          }
           send(s, at, at >= warmEnd, () => {});
         }
         if (start + n * interval >= end) resolve();
@@ -248,6 +263,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
       mean: lat.length ? sum / lat.length : NaN,
     };
     result.histogram = { boundsMs: BOUNDS_MS, counts };
+    result.sendLagMs = { mean: lagN ? lagSum / lagN : 0, max: maxLag };
   }
   return result;
 }

@@ -36,9 +36,9 @@ const only = onlyIdx >= 0 ? new Set((argv[onlyIdx + 1] as string).split(',')) : 
 
 const sizes = quick ? QUICK_SIZES : FULL_SIZES;
 const T = quick
-  ? { durationMs: 400, warmupMs: 200, latencyMs: 400, connections: 2, streams: 8 }
-  : { durationMs: 5000, warmupMs: 1000, latencyMs: 4000, connections: 8, streams: 32 };
-const RATES = [0.25, 0.5, 0.75];
+  ? { durationMs: 300, warmupMs: 150, latencyMs: 300, connections: 2, streams: 8, rounds: 1 }
+  : { durationMs: 3000, warmupMs: 1000, latencyMs: 4000, connections: 8, streams: 32, rounds: 3 };
+const RATES = quick ? [0.5] : [0.25, 0.5, 0.75];
 
 const tmp = mkdtempSync(join(tmpdir(), 'cauthz-bench-'));
 const LOADGEN = join(here, 'loadgen.js');
@@ -47,7 +47,7 @@ function log(msg: string): void {
   process.stderr.write(`[bench] ${msg}\n`);
 }
 
-interface AppMsg {
+interface AppMsg extends CpuMsg {
   ready?: boolean;
   grpcPort?: number;
   readyMs?: number;
@@ -74,6 +74,62 @@ async function memoryOf(child: Child<AppMsg>) {
   return (await child.next((x) => x.memory !== undefined && x.ready === undefined)).memory!;
 }
 
+interface CpuMsg {
+  cpu?: { user: number; system: number };
+}
+
+async function cpuOf(child: Child<CpuMsg>): Promise<number> {
+  child.send({ cmd: 'cpu' });
+  const c = (await child.next((x) => x.cpu !== undefined)).cpu!;
+  return c.user + c.system;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+/**
+ * Baseline and service in alternating rounds (A B A B …): on a shared or noisy
+ * machine each pair sees the same conditions; the ratio is the median of the
+ * per-round ratios. Also measures each server's CPU time per request.
+ */
+async function pair(
+  base: { port: number; child: Child<CpuMsg>; files: { framesFile: string; expectFile: string } },
+  app: { port: number; child: Child<CpuMsg>; files: { framesFile: string; expectFile: string } },
+  frames: Buffer[],
+  tool: 'h2load' | 'loadgen',
+): Promise<{ baseline: Throughput; service: Throughput; ratio: number; rounds: Array<{ baseline: number; service: number; ratio: number }> }> {
+  const runs: { baseline: Throughput[]; service: Throughput[] } = { baseline: [], service: [] };
+  const rounds: Array<{ baseline: number; service: number; ratio: number }> = [];
+  for (let r = 0; r < T.rounds; r++) {
+    const one = async (side: typeof base) => {
+      const c0 = await cpuOf(side.child);
+      const t = await throughput(side.port, frames, side.files, tool);
+      const c1 = await cpuOf(side.child);
+      // CPU over warm-up + window, divided by the requests that span implies.
+      t.cpuUsPerRequest = (c1 - c0) / (t.rps * ((T.durationMs + T.warmupMs) / 1000));
+      return t;
+    };
+    const b = await one(base);
+    const a = await one(app);
+    runs.baseline.push(b);
+    runs.service.push(a);
+    rounds.push({ baseline: b.rps, service: a.rps, ratio: a.rps / b.rps });
+  }
+  const summarize = (ts: Throughput[]): Throughput => ({
+    tool,
+    rps: median(ts.map((t) => t.rps)),
+    requests: ts.reduce((n, t) => n + t.requests, 0),
+    ok: ts.every((t) => t.ok),
+    cpuUsPerRequest: median(ts.map((t) => t.cpuUsPerRequest ?? NaN)),
+    detail: ts[ts.length - 1]!.detail,
+    runs: ts.map((t) => t.detail),
+  });
+  return { baseline: summarize(runs.baseline), service: summarize(runs.service), ratio: median(rounds.map((x) => x.ratio)), rounds };
+}
+
 function files(name: string, frames: Buffer[], answers: Buffer[]) {
   const framesFile = join(tmp, `${name}.frames`);
   const expectFile = join(tmp, `${name}.expect`);
@@ -92,7 +148,7 @@ async function throughput(port: number, frames: Buffer[], f: { framesFile: strin
       durationS: T.durationMs / 1000,
       warmupS: T.warmupMs / 1000,
     });
-    return { tool, rps: r.rps, requests: r.requests, ok: r.status2xx === r.requests && r.failed === 0, detail: r };
+    return { tool, rps: r.rps, requests: r.requests, ok: r.statusOther === 0 && r.failed === 0 && r.status2xx > 0, detail: r };
   }
   const spec: LoadSpec = { port, mode: 'closed', connections: T.connections, streams: T.streams, rate: 0, warmupMs: T.warmupMs, durationMs: T.durationMs, ...f };
   const r = await runLoadgen(LOADGEN, spec, tmp);
@@ -108,7 +164,7 @@ function sameAnswers(a: Verification, b: Verification): boolean {
   return a.answers.length === b.answers.length && a.answers.every((x, i) => x.equals(b.answers[i] as Buffer));
 }
 
-async function runScenario(s: Scenario, appPort: number, basePort: number, redisUrl: string): Promise<ScenarioResult> {
+async function runScenario(s: Scenario, appPort: number, basePort: number, redisUrl: string, appChild: Child<CpuMsg>, baseChild: Child<CpuMsg>): Promise<ScenarioResult> {
   const frames = framesOf(s, sizes);
   const distinct = frames.length;
   const tool = useH2load && distinct === 1 ? 'h2load' : 'loadgen';
@@ -120,20 +176,24 @@ async function runScenario(s: Scenario, appPort: number, basePort: number, redis
   const fb = files(`${s.id}-base`, frames, vBase.answers);
   const fa = files(`${s.id}-app`, frames, vApp.answers);
 
-  const base = await throughput(basePort, frames, fb, tool);
   const stats0 = await commandStats(redisUrl);
-  const app = await throughput(appPort, frames, fa, tool);
+  const tp = await pair({ port: basePort, child: baseChild, files: fb }, { port: appPort, child: appChild, files: fa }, frames, tool);
   const stats1 = await commandStats(redisUrl);
+  const base = tp.baseline;
+  const app = tp.service;
   const redisCommands: Record<string, number> = {};
   let redisTotal = 0;
   for (const [cmd, n] of Object.entries(stats1)) {
     const d = n - (stats0[cmd] ?? 0) - (cmd === 'info' ? 1 : 0); // our own second INFO
+    // (the baseline runs in between touch no Redis; only the service could)
     if (d > 0) {
       redisCommands[cmd] = d;
       redisTotal += d;
     }
   }
-  log(`${s.id}: baseline ${base.rps.toFixed(0)} req/s, service ${app.rps.toFixed(0)} req/s (${(app.rps / base.rps).toFixed(2)}x)`);
+  log(
+    `${s.id}: baseline ${base.rps.toFixed(0)} req/s (${base.cpuUsPerRequest?.toFixed(0)} µs CPU/req), service ${app.rps.toFixed(0)} req/s (${app.cpuUsPerRequest?.toFixed(0)} µs CPU/req), ratio ${tp.ratio.toFixed(2)} (rounds ${tp.rounds.map((r) => r.ratio.toFixed(2)).join(' ')})`,
+  );
 
   const latency: ScenarioResult['latency'] = [];
   if (s.latency) {
@@ -149,8 +209,8 @@ async function runScenario(s: Scenario, appPort: number, basePort: number, redis
   // Verification after: the same answers as before the load.
   const vAppAfter = await verify(appPort, frames, (i) => s.expect(i, sizes));
   const loadRuns: Array<LoadResult | undefined> = [
-    base.tool === 'loadgen' ? (base.detail as LoadResult) : undefined,
-    app.tool === 'loadgen' ? (app.detail as LoadResult) : undefined,
+    ...(base.tool === 'loadgen' ? (base.runs as LoadResult[]) : []),
+    ...(app.tool === 'loadgen' ? (app.runs as LoadResult[]) : []),
     ...latency.flatMap((l) => [l.baseline, l.service]),
   ];
   const answers = {
@@ -176,7 +236,7 @@ async function runScenario(s: Scenario, appPort: number, basePort: number, redis
     title: s.title,
     dataSet: s.dataSet,
     requestBytes: frames[0]!.length - 5,
-    throughput: { baseline: base, service: app, ratio: app.rps / base.rps },
+    throughput: tp,
     latency,
     redis: { commands: redisCommands, total: redisTotal, perRequest: redisTotal / Math.max(1, app.requests) },
     answers,
@@ -198,7 +258,7 @@ async function main(): Promise<void> {
   log(`machine: ${machine.cpu}, ${machine.cores} cores, node ${machine.node}; ${machine.pinning}; ${quick ? 'QUICK' : 'full'} mode`);
 
   const redis = await startRedis({ persist: false });
-  const baseline = startNode<{ port?: number }>(join(here, 'baseline-server.js'));
+  const baseline = startNode<{ port?: number } & CpuMsg>(join(here, 'baseline-server.js'));
   const basePort = (await baseline.next((m) => m.port !== undefined)).port as number;
   const results: BenchResults = {
     startedAt: new Date(started).toISOString(),
@@ -222,7 +282,7 @@ async function main(): Promise<void> {
       const app = await startApp(redis.url);
       log(`data set ${ds}: service ready ${app.spawnToReadyMs} ms after spawn, ${app.consumers} consumers, heap ${(app.heapAtReady / 2 ** 20).toFixed(1)} MiB`);
       try {
-        for (const s of scenarios) results.scenarios.push(await runScenario(s, app.port, basePort, redis.url));
+        for (const s of scenarios) results.scenarios.push(await runScenario(s, app.port, basePort, redis.url, app.child, baseline));
         const mem = await memoryOf(app.child);
         results.dataSets.push({
           dataSet: ds,

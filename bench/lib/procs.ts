@@ -106,6 +106,8 @@ export interface H2loadResult {
   succeeded: number;
   failed: number;
   status2xx: number;
+  /** 3xx + 4xx + 5xx answers. */
+  statusOther: number;
   seconds: number;
   rps: number;
   meanMs?: number;
@@ -122,8 +124,8 @@ export async function runH2load(port: number, bodyFile: string, o: { connections
   ]);
   const r = await collect(cmd, args);
   const fin = /finished in ([\d.]+)(m?s), ([\d.]+) req\/s/.exec(r.out);
-  const req = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed/.exec(r.out);
-  const st = /status codes: (\d+) 2xx/.exec(r.out);
+  const req = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(r.out);
+  const st = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(r.out);
   const mean = /time for request:\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)/.exec(r.out);
   if (!fin || !req || !st) throw new Error(`cannot parse h2load output:\n${r.out}\n${r.err}`);
   const seconds = Number(fin[1]) / (fin[2] === 'ms' ? 1000 : 1);
@@ -132,8 +134,9 @@ export async function runH2load(port: number, bodyFile: string, o: { connections
     tool: 'h2load',
     requests: Number(req[3]),
     succeeded: Number(req[4]),
-    failed: Number(req[5]),
+    failed: Number(req[5]) + Number(req[6]) + Number(req[7]),
     status2xx: Number(st[1]),
+    statusOther: Number(st[2]) + Number(st[3]) + Number(st[4]),
     seconds,
     rps: Number(fin[3]),
     meanMs: mean ? Number(mean[1]) * unit : undefined,

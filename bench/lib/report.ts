@@ -14,7 +14,12 @@ export interface Throughput {
   requests: number;
   /** h2load: every answer 2xx; loadgen: every answer verified. */
   ok: boolean;
+  /** The server's CPU time per request (user + system, µs): robust to a noisy machine. */
+  cpuUsPerRequest?: number;
+  /** The last run's details. */
   detail: H2loadResult | LoadResult;
+  /** Every round's details. */
+  runs?: Array<H2loadResult | LoadResult>;
 }
 
 export interface ScenarioResult {
@@ -22,7 +27,8 @@ export interface ScenarioResult {
   title: string;
   dataSet: DataSet;
   requestBytes: number;
-  throughput: { baseline: Throughput; service: Throughput; ratio: number };
+  /** ratio: median of the per-round ratios (rounds alternate baseline and service). */
+  throughput: { baseline: Throughput; service: Throughput; ratio: number; rounds: Array<{ baseline: number; service: number; ratio: number }> };
   latency: Array<{ fraction: number; rate: number; baseline: LoadResult; service: LoadResult }>;
   redis: { commands: Record<string, number>; total: number; perRequest: number };
   answers: {
@@ -127,8 +133,8 @@ export function markdown(r: BenchResults): string {
   lines.push('Ratios are to the no-op grpc-js baseline (proto-loader objects) measured in the same run with the same request bytes and the same load tool.');
   lines.push('Latency: open-loop node:http2 generator, measured from the scheduled send time; service p50 / p99 in ms (ratio of p99 to the baseline p99).');
   lines.push('');
-  lines.push('| scenario | request | tool | baseline req/s | service req/s | ratio | @25 % p50 / p99 | @50 % p50 / p99 | @75 % p50 / p99 | Redis cmds / req | answers verified |');
-  lines.push('|---|---|---|---:|---:|---:|---|---|---|---:|---|');
+  lines.push('| scenario | request | tool | baseline req/s | service req/s | ratio (median of rounds) | server CPU µs/req baseline → service | @25 % p50 / p99 | @50 % p50 / p99 | @75 % p50 / p99 | Redis cmds / req | answers verified |');
+  lines.push('|---|---|---|---:|---:|---:|---:|---|---|---|---:|---|');
   for (const s of r.scenarios) {
     const lat = [0.25, 0.5, 0.75].map((fr) => {
       const l = s.latency.find((x) => x.fraction === fr);
@@ -140,7 +146,7 @@ export function markdown(r: BenchResults): string {
     const a = s.answers;
     const verified = `${a.allVerified ? 'yes' : '**NO**'}: ${a.distinct} distinct × 2 decoded; ${f0(a.loadAnswersVerified)}/${f0(a.loadAnswers)} load answers byte-checked${a.h2loadAll2xx ? '' : '; h2load non-2xx!'}`;
     lines.push(
-      `| ${s.title} | ${a.distinct} × ${s.requestBytes} B | ${s.throughput.service.tool} | ${f0(s.throughput.baseline.rps)} | ${f0(s.throughput.service.rps)} | **${f2(s.throughput.ratio)}×** | ${lat.join(' | ')} | ${s.redis.perRequest.toFixed(5)} | ${verified} |`,
+      `| ${s.title} | ${a.distinct} × ${s.requestBytes} B | ${s.throughput.service.tool} | ${f0(s.throughput.baseline.rps)} | ${f0(s.throughput.service.rps)} | **${f2(s.throughput.ratio)}×** (${s.throughput.rounds.map((x) => f2(x.ratio)).join(', ')}) | ${f0(s.throughput.baseline.cpuUsPerRequest ?? NaN)} → ${f0(s.throughput.service.cpuUsPerRequest ?? NaN)} | ${lat.join(' | ')} | ${s.redis.perRequest.toFixed(5)} | ${verified} |`,
     );
   }
   lines.push('');

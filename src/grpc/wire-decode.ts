@@ -34,7 +34,7 @@ const WT_I32 = 5;
 
 // The reader's cursor. Decoding is synchronous and never re-entered, so one
 // private cursor serves every call without allocating a reader object.
-let b: Uint8Array = new Uint8Array(0);
+let b: Buffer = Buffer.alloc(0);
 let p = 0;
 /** Last varint read (a length or a tag): valid only when the read returned true. */
 let v = 0;
@@ -123,19 +123,18 @@ function len(tag: number, end: number): boolean {
   return (tag & 7) === WT_LEN && varint32(end) && v <= end - p;
 }
 
-/** Node's native slicers (what Buffer#toString calls after validating its arguments). */
+/** Node's native slicers on Buffer (what Buffer#toString calls after validating its arguments). */
 interface Slicers {
-  utf8Slice(this: Uint8Array, start: number, end: number): string;
-  latin1Slice(this: Uint8Array, start: number, end: number): string;
+  utf8Slice(start: number, end: number): string;
+  latin1Slice(start: number, end: number): string;
 }
-const { utf8Slice, latin1Slice } = Buffer.prototype as unknown as Slicers;
 
 function utf8(start: number, stop: number): string {
-  return start === stop ? '' : utf8Slice.call(b, start, stop);
+  return start === stop ? '' : (b as unknown as Slicers).utf8Slice(start, stop);
 }
 
 function latin1(start: number, stop: number): string {
-  return start === stop ? '' : latin1Slice.call(b, start, stop);
+  return start === stop ? '' : (b as unknown as Slicers).latin1Slice(start, stop);
 }
 
 /** Calls `fn(tag, end)` for each field of the message [p, end); false if malformed. */
@@ -294,7 +293,8 @@ const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze(Object.create
  * undefined when the bytes are not a well-formed protobuf message.
  */
 export function decodeCheckRequest(buf: Uint8Array): AuthzRequest | undefined {
-  b = buf;
+  // A Buffer view of the same bytes (no copy) for the native string slicers.
+  b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   p = 0;
   id = method = path = route = undefined;
   headers = rawHeaders = undefined;
@@ -320,4 +320,4 @@ export function decodeCheckRequest(buf: Uint8Array): AuthzRequest | undefined {
   };
 }
 
-const EMPTY = new Uint8Array(0);
+const EMPTY = Buffer.alloc(0);
