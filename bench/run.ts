@@ -13,7 +13,7 @@
  * Writes results.json, results.md and chart.svg to bench/results/ (or --out).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startRedis } from '../test/helpers/redis.js';
@@ -254,6 +254,9 @@ async function main(): Promise<void> {
     platform: `${process.platform} ${process.arch}`,
     h2load: useH2load ? h2loadVersion() : undefined,
     pinning: pinning(),
+    /** 1-minute load average before the run (other processes compete for the cores when it exceeds the core count). */
+    loadAverageBefore: Number(loadavg()[0]!.toFixed(2)),
+    loadAverageAfter: NaN,
   };
   log(`machine: ${machine.cpu}, ${machine.cores} cores, node ${machine.node}; ${machine.pinning}; ${quick ? 'QUICK' : 'full'} mode`);
 
@@ -304,6 +307,7 @@ async function main(): Promise<void> {
     rmSync(tmp, { recursive: true, force: true });
   }
   results.seconds = (Date.now() - started) / 1000;
+  results.machine.loadAverageAfter = Number(loadavg()[0]!.toFixed(2));
   mkdirSync(outDir, { recursive: true });
   writeReport(results, outDir);
   log(`done in ${results.seconds.toFixed(0)} s; results in ${outDir}`);

@@ -129,6 +129,11 @@ export function markdown(r: BenchResults): string {
   lines.push(`# consumer-authz benchmark${r.quick ? ' (QUICK mode: smoke test, numbers not meaningful)' : ''}`);
   lines.push('');
   lines.push(`${r.startedAt} · ${m.cpu} · ${m.cores} cores · ${m.memoryGiB} GiB · Node ${m.node} · ${m.platform} · ${m.pinning}${m.h2load ? ` · ${m.h2load}` : ''} · ${r.seconds.toFixed(0)} s`);
+  const busy = Math.max(Number(m.loadAverageBefore), Number(m.loadAverageAfter)) > Number(m.cores);
+  lines.push('');
+  lines.push(
+    `Load average before/after: ${m.loadAverageBefore} / ${m.loadAverageAfter}${busy ? ` — **the machine was busy with other work (load above ${m.cores} cores): absolute numbers and latencies are unreliable; the alternating rounds and CPU µs/req are the more trustworthy figures**` : ''}.`,
+  );
   lines.push('');
   lines.push('Ratios are to the no-op grpc-js baseline (proto-loader objects) measured in the same run with the same request bytes and the same load tool.');
   lines.push('Latency: open-loop node:http2 generator, measured from the scheduled send time; service p50 / p99 in ms (ratio of p99 to the baseline p99).');
