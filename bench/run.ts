@@ -37,7 +37,7 @@ const only = onlyIdx >= 0 ? new Set((argv[onlyIdx + 1] as string).split(',')) : 
 const sizes = quick ? QUICK_SIZES : FULL_SIZES;
 const T = quick
   ? { durationMs: 300, warmupMs: 150, latencyMs: 300, connections: 2, streams: 8, rounds: 1 }
-  : { durationMs: 3000, warmupMs: 1000, latencyMs: 4000, connections: 8, streams: 32, rounds: 3 };
+  : { durationMs: 2000, warmupMs: 1000, latencyMs: 4000, connections: 8, streams: 32, rounds: 5 };
 const RATES = quick ? [0.5] : [0.25, 0.5, 0.75];
 
 const tmp = mkdtempSync(join(tmpdir(), 'cauthz-bench-'));
