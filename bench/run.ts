@@ -18,7 +18,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startRedis } from '../test/helpers/redis.js';
 import type { LoadResult, LoadSpec } from './loadgen.js';
-import { H2LOAD, h2loadVersion, pinning, runH2load, runLoadgen, startNode, type Child, type H2loadResult } from './lib/procs.js';
+import { H2LOAD, LOAD_CORE, SERVER_CORE, h2loadVersion, pinning, runH2load, runLoadgen, stallsOn, startNode, type Child, type H2loadResult } from './lib/procs.js';
 import { writeReport, type BenchResults, type ScenarioResult, type Throughput } from './lib/report.js';
 import { commandStats, seedConsumers } from './lib/seed.js';
 import { verify, type Verification } from './lib/verify.js';
@@ -257,7 +257,13 @@ async function main(): Promise<void> {
     /** 1-minute load average before the run (other processes compete for the cores when it exceeds the core count). */
     loadAverageBefore: Number(loadavg()[0]!.toFixed(2)),
     loadAverageAfter: NaN,
+    /** Scheduler stalls seen by an idle loop on each core used (the floor under any latency measured there). */
+    stalls: {} as Record<string, unknown>,
   };
+  const probeMs = quick ? 300 : 2000;
+  machine.stalls[`core${LOAD_CORE}`] = await stallsOn(join(here, 'hiccup.js'), LOAD_CORE, probeMs);
+  if (SERVER_CORE !== LOAD_CORE) machine.stalls[`core${SERVER_CORE}`] = await stallsOn(join(here, 'hiccup.js'), SERVER_CORE, probeMs);
+  log(`stalls: ${JSON.stringify(machine.stalls)}`);
   log(`machine: ${machine.cpu}, ${machine.cores} cores, node ${machine.node}; ${machine.pinning}; ${quick ? 'QUICK' : 'full'} mode`);
 
   const redis = await startRedis({ persist: false });

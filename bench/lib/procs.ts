@@ -93,6 +93,14 @@ export async function runLoadgen(script: string, spec: LoadSpec, tmp: string): P
   return JSON.parse(r.out.trim().split('\n').pop() as string) as LoadResult;
 }
 
+/** Runs the stall probe (hiccup.js) pinned to `core`. */
+export async function stallsOn(script: string, core: number, ms: number): Promise<unknown> {
+  const [cmd, args] = pinned(core, process.execPath, [script, String(ms)]);
+  const r = await collect(cmd, args);
+  if (r.code !== 0) throw new Error(`stall probe failed: ${r.err}`);
+  return JSON.parse(r.out.trim());
+}
+
 export const H2LOAD = has('h2load');
 
 export function h2loadVersion(): string | undefined {

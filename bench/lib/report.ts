@@ -134,6 +134,13 @@ export function markdown(r: BenchResults): string {
   lines.push(
     `Load average before/after: ${m.loadAverageBefore} / ${m.loadAverageAfter}${busy ? ` — **the machine was busy with other work (load above ${m.cores} cores): absolute numbers and latencies are unreliable; the alternating rounds and CPU µs/req are the more trustworthy figures**` : ''}.`,
   );
+  const stalls = Object.entries((m.stalls ?? {}) as Record<string, { over1msPerSecond: number; maxMs: number }>);
+  if (stalls.length > 0) {
+    lines.push('');
+    lines.push(
+      `Scheduler stalls seen by an idle loop (the floor under any latency measured here): ${stalls.map(([core, s]) => `${core} ${s.over1msPerSecond.toFixed(1)}/s over 1 ms, max ${s.maxMs.toFixed(1)} ms`).join('; ')}.`,
+    );
+  }
   lines.push('');
   lines.push('Ratios are to the no-op grpc-js baseline (proto-loader objects) measured in the same run with the same request bytes and the same load tool.');
   lines.push('Latency: open-loop node:http2 generator, measured from the scheduled send time; service p50 / p99 in ms (ratio of p99 to the baseline p99). "generator lag": mean delay between a request\'s scheduled and actual send (included in the latency); above ~0.2 ms the generator itself was starved of CPU and the latency figures are not the server\'s.');
