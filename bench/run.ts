@@ -52,7 +52,7 @@ interface AppMsg extends CpuMsg {
   grpcPort?: number;
   readyMs?: number;
   consumers?: number;
-  memory?: { heapUsed: number; heapTotal: number; rss: number };
+  memory?: { heapUsed: number; heapTotal: number; rss: number; external: number; arrayBuffers: number };
 }
 
 async function startApp(redisUrl: string): Promise<{ child: Child<AppMsg>; port: number; readyMs: number; spawnToReadyMs: number; consumers: number; heapAtReady: number }> {
@@ -303,6 +303,8 @@ async function main(): Promise<void> {
           heapAtReady: app.heapAtReady,
           heapAfterLoad: mem.heapUsed,
           rssAfterLoad: mem.rss,
+          externalAfterLoad: mem.external,
+          arrayBuffersAfterLoad: mem.arrayBuffers,
         });
       } finally {
         await app.child.stop();

@@ -55,6 +55,8 @@ export interface DataSetResult {
   heapAtReady: number;
   heapAfterLoad: number;
   rssAfterLoad: number;
+  externalAfterLoad?: number;
+  arrayBuffersAfterLoad?: number;
 }
 
 export interface TargetResult {
