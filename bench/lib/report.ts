@@ -187,7 +187,7 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 
 /** Horizontal bars: throughput ratio per scenario with the targets as marks; p99 at 50 % beside the 1 ms target. */
 export function svg(r: BenchResults): string {
-  const W = 820;
+  const W = 960;
   const labelW = 280;
   const plotW = W - labelW - 70;
   const rowH = 34;
@@ -199,8 +199,11 @@ export function svg(r: BenchResults): string {
   const lat = rows.filter((s) => s.latency.some((l) => l.fraction === 0.5));
   const top2 = h1 + 50;
   const latMax = Math.max(1.5, ...lat.flatMap((s) => s.latency.filter((l) => l.fraction === 0.5).flatMap((l) => [l.service.latencyMs?.p99 ?? 0, l.baseline.latencyMs?.p99 ?? 0])).map((v) => v * 1.1));
-  const xl = (v: number) => labelW + (Math.min(v, latMax) / latMax) * plotW;
-  const H = top2 + lat.length * rowH + 40;
+  // Latency spans 0.1 ms to seconds on a busy machine: log scale.
+  const lo = 0.1;
+  const latW = W - labelW - 210; // room for the value label after the bar
+  const xl = (v: number) => labelW + (Math.log10(Math.max(lo, Math.min(v, latMax)) / lo) / Math.log10(latMax / lo)) * latW;
+  const H = top2 + lat.length * rowH + 30;
   const o: string[] = [];
   o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="13">`);
   o.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
@@ -223,7 +226,16 @@ export function svg(r: BenchResults): string {
     if (st !== undefined) o.push(`<line x1="${x(st)}" y1="${y + 2}" x2="${x(st)}" y2="${y + rowH - 2}" stroke="#000" stroke-width="2" stroke-dasharray="4 3"/>`);
   });
   o.push(`<text x="12" y="${top2 - 22}" font-size="15" font-weight="600">p99 latency at 50 % of the baseline's max rate (open loop), ms</text>`);
-  o.push(`<text x="12" y="${top2 - 6}" fill="#555">Grey: baseline; colour: service. Black mark: the 1 ms target.</text>`);
+  o.push(`<text x="12" y="${top2 - 6}" fill="#555">Log scale. Grey: baseline; colour: service. Black mark: the 1 ms target. Dotted: the worst scheduler stall seen by an idle loop.</text>`);
+  for (const t of [0.1, 1, 10, 100, 1000, 10000]) {
+    if (t > latMax) break;
+    o.push(`<line x1="${xl(t)}" y1="${top2}" x2="${xl(t)}" y2="${top2 + lat.length * rowH}" stroke="#eee"/>`);
+    o.push(`<text x="${xl(t)}" y="${top2 + lat.length * rowH + 14}" text-anchor="middle" fill="#555">${t} ms</text>`);
+  }
+  const stallMax = Math.max(0, ...Object.values((r.machine.stalls ?? {}) as Record<string, { maxMs: number }>).map((x) => x.maxMs));
+  if (stallMax > 0 && lat.length > 0) {
+    o.push(`<line x1="${xl(stallMax)}" y1="${top2}" x2="${xl(stallMax)}" y2="${top2 + lat.length * rowH}" stroke="#777" stroke-dasharray="2 3"/>`);
+  }
   lat.forEach((s, i) => {
     const y = top2 + i * rowH;
     const l = s.latency.find((q) => q.fraction === 0.5)!;

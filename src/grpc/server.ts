@@ -54,7 +54,8 @@ export class GrpcServer {
         responseDeserialize: (buf: Buffer) => buf,
       } satisfies grpc.MethodDefinition<Buffer, Buffer>,
     };
-    const unavailable = () => encodedCheckResponse(toCheckResponse(deny('authz_unavailable')), slowEncode);
+    // Encoded up front, so the failure path below has nothing left that could throw.
+    const unavailable = encodedCheckResponse(toCheckResponse(deny('authz_unavailable')), slowEncode);
     this.#server.addService(def, {
       Check(call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) {
         let res: Buffer;
@@ -70,7 +71,7 @@ export class GrpcServer {
         } catch (err) {
           // An exception is an outage, never a reason to allow: fail closed.
           log.error({ err }, 'check failed');
-          res = unavailable();
+          res = unavailable;
         }
         callback(null, res);
       },

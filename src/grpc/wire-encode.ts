@@ -278,7 +278,9 @@ const encoded = new WeakMap<WireCheckResponse, Buffer>();
  * The encoded bytes of an answer, encoded once per answer object (answers that
  * repeat are the same object, see check-codec). `fallback` encodes what the
  * hand-written writer refuses; its bytes are cached the same way.
- * The returned Buffer is shared: callers must not modify it.
+ * The returned Buffer is shared: callers must not modify it. An answer object
+ * must not be mutated once it has been encoded (check-codec never does: it
+ * builds a new object when an answer changes).
  */
 export function encodedCheckResponse(res: WireCheckResponse, fallback: (res: WireCheckResponse) => Buffer): Buffer {
   let buf = encoded.get(res);
