@@ -29,6 +29,8 @@ export interface Config {
   readonly syncIntervalMs: number;
   /** How long SIGTERM waits for in-flight calls. */
   readonly drainMs: number;
+  /** Processes serving the same ports (node:cluster); more than 1 needs REDIS_URL. */
+  readonly workers: number;
 }
 
 export class ConfigError extends Error {
@@ -57,6 +59,7 @@ export const ENV_DOC: ReadonlyArray<readonly [string, string, string]> = [
   ['LOG_LEVEL', 'info', `pino level: ${LEVELS.join(', ')}`],
   ['SYNC_INTERVAL_MS', '1000', 'bound on how late a change arrives when its notification is lost'],
   ['DRAIN_MS', '10000', 'how long SIGTERM waits for in-flight calls'],
+  ['WORKERS', '1', 'processes serving the same ports (node:cluster) on multi-core machines; >1 needs REDIS_URL'],
 ];
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -162,7 +165,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel,
     syncIntervalMs: int('SYNC_INTERVAL_MS', 1000, 50, 60_000),
     drainMs: int('DRAIN_MS', 10_000, 0, 600_000),
+    workers: int('WORKERS', 1, 1, 64),
   };
+  if (config.workers > 1 && redisUrl === undefined) {
+    problems.push(`WORKERS=${config.workers}: several processes cannot share the embedded store file; set REDIS_URL or WORKERS=1`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
 }

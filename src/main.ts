@@ -1,6 +1,9 @@
-/** Entry point: config → app → start; SIGTERM/SIGINT drain and exit. */
+/** Entry point: config → app → start; SIGTERM/SIGINT drain and exit. WORKERS > 1: see cluster.ts. */
+import cluster from 'node:cluster';
 import { App } from './app.js';
+import { runPrimary } from './cluster.js';
 import { ConfigError, loadConfig } from './config.js';
+import { createLogger } from './log.js';
 
 async function main(): Promise<void> {
   let config;
@@ -12,6 +15,11 @@ async function main(): Promise<void> {
       process.exit(2);
     }
     throw err;
+  }
+  if (config.workers > 1 && cluster.isPrimary) {
+    const logger = createLogger(config.logLevel);
+    logger.info({ workers: config.workers }, 'starting workers');
+    process.exit(await runPrimary({ workers: config.workers, log: (msg, fields) => logger.info(fields ?? {}, msg) }));
   }
   const app = await App.create({ config });
   await app.start();

@@ -6,7 +6,7 @@
  * prefix and body, so a typo or a truncated key is refused without a lookup
  * and secret scanners can recognise leaked keys.
  */
-import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { hash, randomBytes, randomInt } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 
 export const SYSTEM_KEY_PREFIX = 'cak_';
@@ -50,7 +50,8 @@ export function isMalformedSystemKey(key: string): boolean {
 
 /** SHA-256 hex of a key: how keys are stored and looked up. */
 export function hashKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
+  // One-shot crypto.hash (Node ≥ 20.12): no Hash object per call; this runs on every Check.
+  return hash('sha256', key, 'hex');
 }
 
 /** Display hint: the system prefix (if any) and the last 4 characters. */

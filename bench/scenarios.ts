@@ -1,0 +1,149 @@
+/**
+ * The benchmark's scenarios, as data. Each names the consumer data set it
+ * needs, the requests it sends (rotated through), the answer every request
+ * must get, and the targets it is judged by (ratios to the no-op baseline
+ * measured in the same run with the same request bytes).
+ *
+ * JWT scenarios (HS256/RS256/ES256/EdDSA, with and without a verified-token
+ * cache) belong here once JWT consumers are on main: a data set that seeds JWT
+ * consumers, `requests` that mint tokens, and the same targets. They are left
+ * out until then (docs/performance.md says so).
+ */
+import { envoyCheckRequest } from '../test/helpers/envoy.js';
+import { encodeOfficialRequest } from '../test/helpers/official.js';
+import { frame } from './lib/grpc-wire.js';
+import { benchKey, benchName, systemKeyFrom } from './lib/seed.js';
+import type { Expectation } from './lib/verify.js';
+
+/** Consumer data sets, seeded cumulatively in this order (small ⊂ 100k ⊂ 1M). */
+export type DataSet = 'small' | '100k' | '1m';
+
+export interface Sizes {
+  /** Consumers in each data set. */
+  consumers: Record<DataSet, number>;
+  /** Distinct requests in rotating scenarios. */
+  distinct: number;
+}
+
+export const FULL_SIZES: Sizes = { consumers: { small: 100, '100k': 100_000, '1m': 1_000_000 }, distinct: 1000 };
+export const QUICK_SIZES: Sizes = { consumers: { small: 100, '100k': 2_000, '1m': 5_000 }, distinct: 50 };
+
+export interface Targets {
+  /** Minimum throughput ratio to the baseline (stretch: a second, higher goal). */
+  throughput?: { min: number; stretch?: number };
+  /** Maximum p99 latency (ms) at 50 % of the baseline's maximum rate. */
+  p99At50Ms?: number;
+  /**
+   * Maximum Redis commands per Check request during the load. A round trip per
+   * request would be ≥ 1; the replica's 1 s poll alone is ~5 commands/s, i.e.
+   * ~0.001 per request at 5k req/s: 0.01 leaves room for that and nothing else.
+   */
+  redisPerRequest?: number;
+  /** Maximum heap (MiB) per 100k consumers, measured against the small data set. */
+  heapMiBPer100k?: number;
+  /** Maximum time from process start to ready (ms). */
+  readyMs?: number;
+}
+
+export interface Scenario {
+  id: string;
+  title: string;
+  dataSet: DataSet;
+  /** Open-loop latency at 25/50/75 % of the baseline's maximum rate. */
+  latency: boolean;
+  /** CheckRequest messages (protobuf, official encoding), unframed. */
+  requests(sizes: Sizes): Buffer[];
+  /** The answer request `i` must get. */
+  expect(i: number, sizes: Sizes): Expectation;
+  targets: Targets;
+}
+
+function bearer(key: string, extra: Record<string, string> = {}, route = 'chat'): Buffer {
+  return encodeOfficialRequest(
+    envoyCheckRequest({ method: 'POST', path: '/v1/chat/completions', route, headers: { authorization: `Bearer ${key}`, ...extra } }),
+  );
+}
+
+/** About 1 KB of the headers a browser or SDK request carries through Envoy. */
+const REALISTIC_HEADERS: Record<string, string> = {
+  'user-agent': 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36',
+  accept: 'application/json, text/plain, */*',
+  'accept-language': 'en-US,en;q=0.9,de;q=0.8',
+  'accept-encoding': 'gzip, deflate, br, zstd',
+  'content-type': 'application/json',
+  'content-length': '1834',
+  cookie: 'session=9f2c1e4b7a6d5c3b2a1f0e9d8c7b6a5f; theme=dark; _ga=GA1.1.123456789.1700000000; _gid=GA1.1.987654321.1700000000; consent=analytics%3Dno',
+  origin: 'https://app.example.com',
+  referer: 'https://app.example.com/workspace/4711/chat?thread=abc123',
+  'x-forwarded-for': '203.0.113.7, 10.0.0.7',
+  'x-forwarded-host': 'api.example.com',
+  'x-envoy-external-address': '203.0.113.7',
+  'x-envoy-expected-rq-timeout-ms': '15000',
+  traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+  tracestate: 'rojo=00f067aa0ba902b7,congo=t61rcWkgMzE',
+  'x-b3-traceid': '4bf92f3577b34da6a3ce929d0e0e4736',
+  'x-b3-spanid': '00f067aa0ba902b7',
+  'x-b3-sampled': '1',
+  'sec-ch-ua': '"Chromium";v="124", "Google Chrome";v="124", "Not-A.Brand";v="99"',
+  'sec-ch-ua-platform': '"macOS"',
+  'sec-fetch-site': 'same-site',
+  'sec-fetch-mode': 'cors',
+  'x-client-version': 'web-2026.11.3',
+};
+
+/** Request i of a rotating scenario hits consumer spread evenly over [0, n). */
+function spread(i: number, distinct: number, n: number): number {
+  return Math.floor(((i * 2654435761) % 2 ** 32) / 2 ** 32 * n) % n;
+}
+
+export const SCENARIOS: Scenario[] = [
+  {
+    id: 'api-key-hit',
+    title: 'API key, cache hit',
+    dataSet: 'small',
+    latency: true,
+    requests: () => [bearer(benchKey(0))],
+    expect: () => ({ allow: true, consumer: benchName(0) }),
+    targets: { throughput: { min: 0.9, stretch: 1.0 }, p99At50Ms: 1 },
+  },
+  {
+    id: 'unknown-key-flood',
+    title: 'Unknown keys (flood of random keys)',
+    dataSet: 'small',
+    latency: true,
+    requests: (s) => Array.from({ length: s.distinct }, (_, i) => bearer(systemKeyFrom(`unknown-${i}`))),
+    expect: () => ({ allow: false, reason: 'invalid_credential' }),
+    targets: { throughput: { min: 0.8 }, redisPerRequest: 0.01 },
+  },
+  {
+    id: 'realistic-1kb',
+    title: 'API key, ~1 KB of request headers',
+    dataSet: 'small',
+    latency: true,
+    requests: () => [bearer(benchKey(1), REALISTIC_HEADERS)],
+    expect: () => ({ allow: true, consumer: benchName(1) }),
+    targets: { throughput: { min: 0.9 } },
+  },
+  {
+    id: 'consumers-100k',
+    title: '100k API-key consumers in Redis (rotating hits)',
+    dataSet: '100k',
+    latency: false,
+    requests: (s) => Array.from({ length: s.distinct }, (_, i) => bearer(benchKey(spread(i, s.distinct, s.consumers['100k'])))),
+    expect: (i, s) => ({ allow: true, consumer: benchName(spread(i, s.distinct, s.consumers['100k'])) }),
+    targets: { throughput: { min: 0.9 }, heapMiBPer100k: 40 },
+  },
+  {
+    id: 'consumers-1m',
+    title: '1M API-key consumers in Redis (rotating hits)',
+    dataSet: '1m',
+    latency: false,
+    requests: (s) => Array.from({ length: s.distinct }, (_, i) => bearer(benchKey(spread(i, s.distinct, s.consumers['1m'])))),
+    expect: (i, s) => ({ allow: true, consumer: benchName(spread(i, s.distinct, s.consumers['1m'])) }),
+    targets: { throughput: { min: 0.9 }, readyMs: 10_000, heapMiBPer100k: 40 },
+  },
+];
+
+export function framesOf(s: Scenario, sizes: Sizes): Buffer[] {
+  return s.requests(sizes).map(frame);
+}

@@ -1,0 +1,59 @@
+/**
+ * WORKERS > 1: a node:cluster primary that forks the workers and nothing else.
+ * Each worker is a whole instance (its own consumer cache loaded from Redis,
+ * its own gRPC and admin servers); the workers share the listening ports
+ * through the primary, which hands each new connection to the next worker
+ * (round robin). Envoy keeps long-lived HTTP/2 connections, so load spreads by
+ * connection: give the ext_authz cluster at least as many connections as
+ * workers (e.g. several Envoy worker threads, or `max_requests_per_connection`).
+ *
+ * Health and readiness are per worker: a gRPC health check or /readyz is
+ * answered by the worker that received its connection. Workers load the same
+ * Redis data, so they turn ready together at start; a worker that died is
+ * forked again and reports NOT_SERVING (and fails closed, 503) until its cache
+ * is warm. SIGTERM/SIGINT are forwarded to every worker, which drain as usual;
+ * the primary exits when the last one has.
+ *
+ * Why cluster and not SO_REUSEPORT: grpc-js has no reuse-port option, and
+ * Node 20's net module cannot set SO_REUSEPORT.
+ */
+import cluster, { type Worker } from 'node:cluster';
+
+export interface PrimaryOptions {
+  workers: number;
+  log: (msg: string, fields?: Record<string, unknown>) => void;
+  /** Backoff before forking a worker that died (ms). */
+  restartDelayMs?: number;
+}
+
+/** Runs the primary: forks `workers` copies of the current entry point. Resolves when all have exited after a signal. */
+export function runPrimary(opts: PrimaryOptions): Promise<number> {
+  let stopping = false;
+  const delay = opts.restartDelayMs ?? 1000;
+  const fork = () => cluster.fork();
+  for (let i = 0; i < opts.workers; i++) fork();
+  return new Promise((resolve) => {
+    let exitCode = 0;
+    cluster.on('exit', (w: Worker, code, signal) => {
+      if (stopping) {
+        if (code !== 0) exitCode = 1;
+        if (Object.keys(cluster.workers ?? {}).length === 0) resolve(exitCode);
+        return;
+      }
+      opts.log('worker exited; starting another', { pid: w.process.pid, code, signal });
+      setTimeout(() => {
+        if (!stopping) fork();
+      }, delay).unref();
+    });
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      opts.log('stopping workers', { signal });
+      const live = Object.values(cluster.workers ?? {});
+      if (live.length === 0) resolve(exitCode);
+      for (const w of live) w?.process.kill(signal);
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+}
