@@ -3,7 +3,8 @@
  * sends {ready, grpcPort, readyMs, memory} once the consumer cache is warm
  * (readyMs: from process start, module loading included), answers
  * {cmd:'memory'} with the heap after a full GC, and stops on {cmd:'stop'}.
- * Needs --expose-gc for meaningful heap numbers.
+ * Needs --expose-gc for meaningful heap numbers. BENCH_TOKEN_CACHE_SIZE sets
+ * the verified-token cache size (0: every JWT is verified).
  */
 import { performance } from 'node:perf_hooks';
 import { App } from '../src/app.js';
@@ -23,7 +24,8 @@ const config = loadConfig({
   REDIS_URL: process.env.REDIS_URL,
   SYNC_INTERVAL_MS: '1000',
 });
-const app = await App.create({ config });
+const cacheSize = process.env.BENCH_TOKEN_CACHE_SIZE;
+const app = await App.create({ config, tokenCacheSize: cacheSize === undefined ? undefined : Number(cacheSize) });
 const ports = await app.start();
 await app.replicator.whenWarm();
 const readyMs = performance.now();

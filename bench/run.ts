@@ -21,6 +21,7 @@ import type { LoadResult, LoadSpec } from './loadgen.js';
 import { H2LOAD, LOAD_CORE, SERVER_CORE, h2loadVersion, pinning, runH2load, runLoadgen, stallsOn, startNode, type Child, type H2loadResult } from './lib/procs.js';
 import { embedTargets, writeReport, type BenchResults, type ScenarioResult, type Throughput } from './lib/report.js';
 import { commandStats, seedConsumers } from './lib/seed.js';
+import { seedJwtConsumers } from './lib/seed-jwt.js';
 import { verify, type Verification } from './lib/verify.js';
 import { FULL_SIZES, QUICK_SIZES, SCENARIOS, framesOf, type DataSet, type Scenario } from './scenarios.js';
 
@@ -55,9 +56,14 @@ interface AppMsg extends CpuMsg {
   memory?: { heapUsed: number; heapTotal: number; rss: number; external: number; arrayBuffers: number };
 }
 
-async function startApp(redisUrl: string): Promise<{ child: Child<AppMsg>; port: number; readyMs: number; spawnToReadyMs: number; consumers: number; heapAtReady: number }> {
+async function startApp(
+  redisUrl: string,
+  tokenCacheSize?: number,
+): Promise<{ child: Child<AppMsg>; port: number; readyMs: number; spawnToReadyMs: number; consumers: number; heapAtReady: number }> {
   const t0 = Date.now();
-  const child = startNode<AppMsg>(join(here, 'app-server.js'), { REDIS_URL: redisUrl }, ['--expose-gc', '--max-old-space-size=4096']);
+  const env: Record<string, string> = { REDIS_URL: redisUrl };
+  if (tokenCacheSize !== undefined) env.BENCH_TOKEN_CACHE_SIZE = String(tokenCacheSize);
+  const child = startNode<AppMsg>(join(here, 'app-server.js'), env, ['--expose-gc', '--max-old-space-size=4096']);
   const m = await child.next((x) => x.ready === true, 120_000);
   return {
     child,
@@ -282,6 +288,9 @@ async function main(): Promise<void> {
   try {
     let seeded = 0;
     const order: DataSet[] = ['small', '100k', '1m'];
+    if (SCENARIOS.some((s) => s.id.startsWith('jwt-') && (!only || only.has(s.id)))) {
+      log(`JWT consumers seeded through the admin service in ${await seedJwtConsumers(redis.url)} ms`);
+    }
     for (const ds of order) {
       const scenarios = SCENARIOS.filter((s) => s.dataSet === ds && (!only || only.has(s.id)));
       if (scenarios.length === 0) continue;
@@ -289,25 +298,34 @@ async function main(): Promise<void> {
       const seedMs = await seedConsumers(redis.url, seeded, n);
       log(`data set ${ds}: seeded ${n - seeded} consumers in ${seedMs} ms (${n} in Redis)`);
       seeded = n;
-      const app = await startApp(redis.url);
-      log(`data set ${ds}: service ready ${app.spawnToReadyMs} ms after spawn, ${app.consumers} consumers, heap ${(app.heapAtReady / 2 ** 20).toFixed(1)} MiB`);
-      try {
-        for (const s of scenarios) results.scenarios.push(await runScenario(s, app.port, basePort, redis.url, app.child, baseline));
-        const mem = await memoryOf(app.child);
-        results.dataSets.push({
-          dataSet: ds,
-          consumers: app.consumers,
-          seedMs,
-          readyMs: app.readyMs,
-          spawnToReadyMs: app.spawnToReadyMs,
-          heapAtReady: app.heapAtReady,
-          heapAfterLoad: mem.heapUsed,
-          rssAfterLoad: mem.rss,
-          externalAfterLoad: mem.external,
-          arrayBuffersAfterLoad: mem.arrayBuffers,
-        });
-      } finally {
-        await app.child.stop();
+      // One service instance per token-cache setting; the default instance's numbers stand for the data set.
+      const groups = [...new Set(scenarios.map((s) => s.tokenCacheSize))];
+      for (const cacheSize of groups) {
+        const app = await startApp(redis.url, cacheSize);
+        const label = cacheSize === undefined ? ds : `${ds} (token cache ${cacheSize})`;
+        log(`data set ${label}: service ready ${app.spawnToReadyMs} ms after spawn, ${app.consumers} consumers, heap ${(app.heapAtReady / 2 ** 20).toFixed(1)} MiB`);
+        try {
+          for (const s of scenarios.filter((x) => x.tokenCacheSize === cacheSize)) {
+            results.scenarios.push(await runScenario(s, app.port, basePort, redis.url, app.child, baseline));
+          }
+          const mem = await memoryOf(app.child);
+          if (cacheSize === undefined || !groups.includes(undefined)) {
+            results.dataSets.push({
+              dataSet: ds,
+              consumers: app.consumers,
+              seedMs,
+              readyMs: app.readyMs,
+              spawnToReadyMs: app.spawnToReadyMs,
+              heapAtReady: app.heapAtReady,
+              heapAfterLoad: mem.heapUsed,
+              rssAfterLoad: mem.rss,
+              externalAfterLoad: mem.external,
+              arrayBuffersAfterLoad: mem.arrayBuffers,
+            });
+          }
+        } finally {
+          await app.child.stop();
+        }
       }
     }
   } finally {

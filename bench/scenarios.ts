@@ -4,14 +4,17 @@
  * must get, and the targets it is judged by (ratios to the no-op baseline
  * measured in the same run with the same request bytes).
  *
- * JWT scenarios (HS256/RS256/ES256/EdDSA, with and without a verified-token
- * cache) belong here once JWT consumers are on main: a data set that seeds JWT
- * consumers, `requests` that mint tokens, and the same targets. They are left
- * out until then (docs/performance.md says so).
+ * JWT scenarios (HS256/RS256/ES256/EdDSA) use the small data set plus one JWT
+ * consumer per algorithm (bench/lib/seed-jwt.ts, seeded before everything
+ * else) and one token each, repeated: "cached" runs the service with its
+ * verified-token cache (every request after the first is a cache hit),
+ * "verify" runs a second instance with the cache off (`tokenCacheSize: 0`),
+ * so every request pays the signature check.
  */
 import { envoyCheckRequest } from '../test/helpers/envoy.js';
 import { encodeOfficialRequest } from '../test/helpers/official.js';
 import { frame } from './lib/grpc-wire.js';
+import { BENCH_JWT_ALGS, jwtConsumerName, jwtToken, type BenchJwtAlg } from './lib/seed-jwt.js';
 import { benchKey, benchName, systemKeyFrom } from './lib/seed.js';
 import type { Expectation } from './lib/verify.js';
 
@@ -56,6 +59,8 @@ export interface Scenario {
   /** The answer request `i` must get. */
   expect(i: number, sizes: Sizes): Expectation;
   targets: Targets;
+  /** Verified-token cache size of the service instance (default: the service's default). */
+  tokenCacheSize?: number;
 }
 
 function bearer(key: string, extra: Record<string, string> = {}, route = 'chat'): Buffer {
@@ -143,6 +148,35 @@ export const SCENARIOS: Scenario[] = [
     targets: { throughput: { min: 0.9 }, readyMs: 10_000, heapMiBPer100k: 40 },
   },
 ];
+
+/** Throughput targets of JWT verification without the cache (EdDSA: measured, no target). */
+const JWT_VERIFY_MIN: Partial<Record<BenchJwtAlg, number>> = { HS256: 0.6, RS256: 0.5, ES256: 0.3 };
+
+function jwtScenario(alg: BenchJwtAlg, cached: boolean): Scenario {
+  const base = {
+    dataSet: 'small' as const,
+    latency: false,
+    requests: () => [bearer(jwtToken(alg))],
+    expect: () => ({ allow: true as const, consumer: jwtConsumerName(alg) }),
+  };
+  if (cached) return { ...base, id: `jwt-${alg.toLowerCase()}-cached`, title: `JWT ${alg}, verified-token cache hit`, targets: { throughput: { min: 0.85 } } };
+  const min = JWT_VERIFY_MIN[alg];
+  return {
+    ...base,
+    id: `jwt-${alg.toLowerCase()}-verify`,
+    title: `JWT ${alg}, every token verified (cache off)`,
+    tokenCacheSize: 0,
+    targets: min === undefined ? {} : { throughput: { min } },
+  };
+}
+
+// In the order they run: the small data set's default instance, then its cache-off instance, then the larger sets.
+SCENARIOS.splice(
+  SCENARIOS.findIndex((s) => s.dataSet !== 'small'),
+  0,
+  ...BENCH_JWT_ALGS.map((alg) => jwtScenario(alg, true)),
+  ...BENCH_JWT_ALGS.map((alg) => jwtScenario(alg, false)),
+);
 
 export function framesOf(s: Scenario, sizes: Sizes): Buffer[] {
   return s.requests(sizes).map(frame);

@@ -28,6 +28,11 @@ export interface AppOptions {
   now?: () => number;
   /** A ready-made store (tests); otherwise chosen from the config. */
   store?: ConsumerStore;
+  /**
+   * Verified-token cache entries (default 10000; 0 turns it off). Not an env
+   * setting: the benchmark sets 0 to measure JWT verification itself.
+   */
+  tokenCacheSize?: number;
 }
 
 export interface Ports {
@@ -71,7 +76,7 @@ export class App {
       pollMs: opts.config.syncIntervalMs,
       observer: this.metrics.sync,
     });
-    this.authorizer = new Authorizer({ directory: this.directory, now: opts.now });
+    this.authorizer = new Authorizer({ directory: this.directory, now: opts.now, tokenCacheSize: opts.tokenCacheSize });
     this.service = new ConsumerService({ store: this.store, now: opts.now });
     this.auditor = new Auditor({ store: this.store, service: this.service, logger: this.logger, now: opts.now });
     this.#grpc = new GrpcServer({ authorizer: this.authorizer, logger: this.logger, telemetry: this.telemetry });

@@ -53,8 +53,9 @@ export function startNode<M>(script: string, env: Record<string, string> = {}, n
       if (i >= 0) return Promise.resolve(messages.splice(i, 1)[0] as M);
       return new Promise((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`${script}: no answer within ${timeoutMs} ms`)), timeoutMs);
-        proc.once('exit', (code) => reject(new Error(`${script} exited (${code})`)));
-        waiters.push({ pred, resolve: (m) => (clearTimeout(t), resolve(m)) });
+        const onExit = (code: number | null) => reject(new Error(`${script} exited (${code})`));
+        proc.once('exit', onExit);
+        waiters.push({ pred, resolve: (m) => (clearTimeout(t), proc.off('exit', onExit), resolve(m)) });
       });
     },
     send(m) {

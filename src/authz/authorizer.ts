@@ -17,7 +17,7 @@
  * value shaped like a JWS (`eyJ…` with a dot, after an optional scheme word)
  * is taken as a JWT and anything else as an API key.
  */
-import { hashKey, isMalformedSystemKey, MAX_KEY_LENGTH } from '../consumers/api-keys.js';
+import { isMalformedSystemKey, keyDigest, MAX_KEY_LENGTH } from '../consumers/api-keys.js';
 import type { CredentialEntry, Directory, JwtConsumer, JwtSource, KeyEntry } from '../store/directory.js';
 import { deny, denyConsumer, NO_STRIP, type Decision, type Strip } from './decision.js';
 import {
@@ -187,7 +187,7 @@ export class Authorizer {
   #resolveKey(value: string, sourceKey: string, strip: Strip): Resolved {
     if (value.length === 0 || value.length > MAX_KEY_LENGTH || value.includes(',')) return 'invalid';
     if (isMalformedSystemKey(value)) return 'invalid';
-    const entry: KeyEntry | undefined = this.#dir.byKeyHash(hashKey(value));
+    const entry: KeyEntry | undefined = this.#dir.byKeyDigest(keyDigest(value));
     if (!entry) return 'unknown';
     if (entry.consumer.sourceKey !== sourceKey) return 'invalid';
     return { entry, strip, expiresAtMs: entry.expiresAtMs };

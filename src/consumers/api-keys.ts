@@ -54,6 +54,12 @@ export function hashKey(key: string): string {
   return hash('sha256', key, 'hex');
 }
 
+/** The SHA-256 of a key as 32 latin1 characters (what the replica is keyed by; `hashKey` in binary). */
+export function keyDigest(key: string): string {
+  // `latin1` works at run time (any Buffer encoding); the typings list only the text-to-binary ones.
+  return hash('sha256', key, 'latin1' as 'hex');
+}
+
 /** Display hint: the system prefix (if any) and the last 4 characters. */
 export function keyHint(key: string): string {
   const head = key.startsWith(SYSTEM_KEY_PREFIX) ? SYSTEM_KEY_PREFIX : '';

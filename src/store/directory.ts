@@ -13,6 +13,7 @@ import {
   sourceKey,
   type ApiKeyAuth,
   type ApiKeyRecord,
+  type AuthType,
   type ConsumerRecord,
   type CredentialSource,
   type JwsAlg,
@@ -22,26 +23,89 @@ import {
 } from '../consumers/model.js';
 import type { ChangeSet } from './store.js';
 
-/** A consumer as Check sees it. Replaced (never mutated) on every change. */
-export interface CachedConsumer {
-  readonly record: ConsumerRecord;
-  readonly source: CredentialSource;
-  readonly sourceKey: string;
+/**
+ * What Check (the allow answer, denials, telemetry) reads of a consumer. A full
+ * ConsumerRecord is one; API-key consumers keep only this in the replica.
+ */
+export interface ConsumerIdentity {
+  readonly id: string;
+  readonly name: string;
+  readonly enabled: boolean;
+  readonly auth: { readonly type: AuthType };
 }
 
 /** What an allowed Check resolved to: a consumer and the id of the credential used. */
 export interface CredentialEntry {
-  readonly consumer: { readonly record: ConsumerRecord };
+  readonly consumer: { readonly record: ConsumerIdentity };
   /** API key id, or the `kid` of the JWT key that verified the token. */
   readonly credentialId: string;
 }
 
+const API_KEY_TYPE: { readonly type: 'api-key' } = Object.freeze({ type: 'api-key' });
+
 /** One API key of one consumer, the unit an API-key Check resolves to. */
 export interface KeyEntry extends CredentialEntry {
   readonly consumer: CachedConsumer;
-  readonly key: ApiKeyRecord;
   /** Epoch ms after which the key is refused; Infinity when it never expires. */
   readonly expiresAtMs: number;
+}
+
+/**
+ * An API-key consumer as Check sees it: only what a decision and its answer
+ * need (the full record stays in the store; the admin API reads it there).
+ * Replaced (never mutated) on every change.
+ *
+ * Kept to one object per consumer on purpose (the replica holds every
+ * consumer, and heap per consumer is a target): the consumer is also the
+ * KeyEntry of its first key; further keys (rotation) get their own entries.
+ * A key that never expires stores no number (a double field would box one per
+ * object).
+ */
+export class CachedConsumer implements ConsumerIdentity, KeyEntry {
+  readonly id: string;
+  readonly name: string;
+  readonly enabled: boolean;
+  /** `sourceKey()` of the consumer's credential source (interned: one string per source). */
+  readonly sourceKey: string;
+  /** Binary SHA-256 digests (latin1 strings) of its keys: one string for one key. */
+  readonly digests: string | readonly string[];
+  /** Id of the first key. */
+  readonly credentialId: string;
+  readonly #expiresAtMs: number | undefined;
+
+  constructor(id: string, name: string, enabled: boolean, sourceKey: string, digests: string | readonly string[], first: ApiKeyRecord) {
+    this.id = id;
+    this.name = name;
+    this.enabled = enabled;
+    this.sourceKey = sourceKey;
+    this.digests = digests;
+    this.credentialId = first.id;
+    this.#expiresAtMs = first.expiresAt ? Date.parse(first.expiresAt) : undefined;
+  }
+
+  get auth(): { readonly type: 'api-key' } {
+    return API_KEY_TYPE;
+  }
+
+  /** The consumer itself: it carries the identity fields a record would. */
+  get record(): ConsumerIdentity {
+    return this;
+  }
+
+  /** As the entry of its first key: the consumer is itself. */
+  get consumer(): CachedConsumer {
+    return this;
+  }
+
+  /** Expiry of the first key. */
+  get expiresAtMs(): number {
+    return this.#expiresAtMs ?? Infinity;
+  }
+}
+
+/** The 32-byte SHA-256 digest of a stored key hash (hex), as the latin1 string the replica is keyed by. */
+export function digestOfHash(hex: string): string {
+  return Buffer.from(hex, 'hex').toString('latin1');
 }
 
 /**
@@ -80,7 +144,8 @@ export function tokenLocationKey(t: TokenLocation): string {
 
 export class Directory {
   readonly #byName = new Map<string, CachedConsumer | JwtConsumer>();
-  readonly #byHash = new Map<string, KeyEntry>();
+  /** Key entries by binary digest (a 32-char latin1 string: half the heap of 64 hex chars). */
+  readonly #byDigest = new Map<string, KeyEntry>();
   readonly #byIdentity = new Map<string, Map<string, JwtConsumer>>();
   readonly #jwtLocations = new Map<string, { location: TokenLocation; count: number }>();
   #identityClaims: string[] = [];
@@ -89,7 +154,7 @@ export class Directory {
   #jwtCookies: JwtSource[] = [];
   readonly #routes = new Map<string, ReadonlySet<string>>();
   /** Credential sources in use, with how many consumers use each. */
-  readonly #sources = new Map<string, { source: CredentialSource; count: number }>();
+  readonly #sources = new Map<string, { readonly key: string; readonly source: CredentialSource; count: number }>();
   #headerNames: string[] = [];
   #queryNames: string[] = [];
   #bearer = false;
@@ -134,8 +199,9 @@ export class Directory {
     return this.#jwtCookies;
   }
 
-  byKeyHash(hash: string): KeyEntry | undefined {
-    const entry = this.#byHash.get(hash);
+  /** The key whose SHA-256 digest, as a latin1 string (`keyDigest()`), is `digest`. */
+  byKeyDigest(digest: string): KeyEntry | undefined {
+    const entry = this.#byDigest.get(digest);
     if (entry) this.stats.hits++;
     else this.stats.misses++;
     return entry;
@@ -171,7 +237,7 @@ export class Directory {
     const names = [...this.#byName.keys()];
     this.stats.evictions += names.length;
     this.#byName.clear();
-    this.#byHash.clear();
+    this.#byDigest.clear();
     this.#byIdentity.clear();
     this.#identityClaims = [];
     this.#jwtLocations.clear();
@@ -201,14 +267,22 @@ export class Directory {
       return;
     }
     const auth: ApiKeyAuth = rec.auth;
-    const source = auth.source;
-    const consumer: CachedConsumer = { record: rec, source, sourceKey: sourceKey(source) };
+    const key = this.#countSource(auth.source, +1);
+    const keys = auth.keys;
+    const first = keys[0] as ApiKeyRecord;
+    const digests = keys.length === 1 ? digestOfHash(first.hash) : keys.map((k) => digestOfHash(k.hash));
+    const consumer = new CachedConsumer(rec.id, rec.name, rec.enabled, key, digests, first);
     this.#byName.set(rec.name, consumer);
-    for (const key of auth.keys) {
-      const expiresAtMs = key.expiresAt ? Date.parse(key.expiresAt) : Infinity;
-      this.#byHash.set(key.hash, { consumer, key, credentialId: key.id, expiresAtMs });
+    if (typeof digests === 'string') {
+      this.#byDigest.set(digests, consumer);
+      return;
     }
-    this.#countSource(source, +1);
+    this.#byDigest.set(digests[0] as string, consumer);
+    for (let i = 1; i < keys.length; i++) {
+      const k = keys[i] as ApiKeyRecord;
+      const entry: KeyEntry = { consumer, credentialId: k.id, expiresAtMs: k.expiresAt ? Date.parse(k.expiresAt) : Infinity };
+      this.#byDigest.set(digests[i] as string, entry);
+    }
   }
 
   #addJwt(rec: ConsumerRecord, auth: JwtAuth): void {
@@ -241,7 +315,7 @@ export class Directory {
     if (!old) return;
     this.#byName.delete(name);
     this.stats.evictions++;
-    if ('auth' in old) {
+    if (!(old instanceof CachedConsumer)) {
       const { claim, value } = old.auth.identity;
       const byValue = this.#byIdentity.get(claim);
       if (byValue?.get(value) === old) byValue.delete(value);
@@ -252,10 +326,10 @@ export class Directory {
       this.#countJwtLocation(old.auth.token, -1);
       return;
     }
-    for (const key of (old.record.auth as ApiKeyAuth).keys) {
-      if (this.#byHash.get(key.hash)?.consumer === old) this.#byHash.delete(key.hash);
+    for (const digest of typeof old.digests === 'string' ? [old.digests] : old.digests) {
+      if (this.#byDigest.get(digest)?.consumer === old) this.#byDigest.delete(digest);
     }
-    this.#countSource(old.source, -1);
+    this.#countSource(old.sourceKey, -1);
   }
 
   #countJwtLocation(location: TokenLocation, delta: number): void {
@@ -281,17 +355,26 @@ export class Directory {
     this.#jwtCookies = sources('cookie');
   }
 
-  #countSource(source: CredentialSource, delta: number): void {
-    const k = sourceKey(source);
+  /**
+   * Counts a consumer in (+1, given its source) or out (-1, given the source
+   * key) of the sources in use; returns the interned source key.
+   */
+  #countSource(source: CredentialSource | string, delta: number): string {
+    const k = typeof source === 'string' ? source : sourceKey(source);
     const cur = this.#sources.get(k);
     const count = (cur?.count ?? 0) + delta;
-    if (count > 0) this.#sources.set(k, { source, count });
-    else this.#sources.delete(k);
-    if ((cur === undefined) === (count <= 0)) return; // the set of sources did not change
+    const entry = cur ?? (typeof source === 'string' ? undefined : { key: k, source, count: 0 });
+    if (!entry) return k;
+    if (count > 0) {
+      entry.count = count;
+      this.#sources.set(entry.key, entry);
+    } else this.#sources.delete(k);
+    if ((cur === undefined) === (count <= 0)) return entry.key; // the set of sources did not change
     const all = [...this.#sources.values()].map((s) => s.source);
     this.#bearer = all.some((s) => s.in === 'bearer');
     this.#headerNames = all.flatMap((s) => (s.in === 'header' ? [s.name] : []));
     this.#queryNames = all.flatMap((s) => (s.in === 'query' ? [s.name] : []));
+    return entry.key;
   }
 
   /** An empty grant list admits nobody; only a deleted grant list opens a route to all. */

@@ -10,10 +10,10 @@ import { ALL_REASONS } from '../../src/authz/reasons.js';
 import type { ApiKeyAuth, ConsumerRecord } from '../../src/consumers/model.js';
 import { toCheckResponse, type WireCheckResponse } from '../../src/grpc/check-codec.js';
 import { encodeCheckResponse, encodedCheckResponse } from '../../src/grpc/wire-encode.js';
-import type { KeyEntry } from '../../src/store/directory.js';
+import type { CredentialEntry } from '../../src/store/directory.js';
 import { decodeOfficialResponse, encodeOwnResponse } from '../helpers/official.js';
 
-function entry(name: string, expiresAt: string | null = null): KeyEntry {
+function entry(name: string, expiresAt: string | null = null): CredentialEntry {
   const auth: ApiKeyAuth = {
     type: 'api-key',
     source: { in: 'bearer' },
@@ -30,7 +30,7 @@ function entry(name: string, expiresAt: string | null = null): KeyEntry {
     auth,
   };
   const key = auth.keys[0]!;
-  return { consumer: { record, source: auth.source, sourceKey: 'bearer' }, key, credentialId: key.id, expiresAtMs: Infinity };
+  return { consumer: { record }, credentialId: key.id };
 }
 
 const DECISIONS: Array<[string, Decision]> = [

@@ -1,0 +1,70 @@
+/**
+ * The replica's compact API-key entries: every key of a consumer resolves by
+ * its binary digest to that consumer with its own id and expiry; a replaced
+ * or deleted consumer leaves no key behind; sources in use follow the set.
+ */
+import { describe, expect, it } from 'vitest';
+import { hashKey, keyDigest } from '../../src/consumers/api-keys.js';
+import type { ApiKeyRecord, ConsumerRecord, CredentialSource } from '../../src/consumers/model.js';
+import { Directory } from '../../src/store/directory.js';
+import type { ChangeSet } from '../../src/store/store.js';
+
+const T = '2026-01-01T00:00:00.000Z';
+
+function key(id: string, plaintext: string, expiresAt: string | null = null): ApiKeyRecord {
+  return { id, hash: hashKey(plaintext), hint: 'x…', generation: 'custom', createdAt: T, expiresAt };
+}
+
+function consumer(name: string, keys: ApiKeyRecord[], source: CredentialSource = { in: 'bearer' }, enabled = true): ConsumerRecord {
+  return { id: `csm_${name}`, name, description: 'd', enabled, createdAt: T, updatedAt: T, version: 1, auth: { type: 'api-key', source, keys } };
+}
+
+function change(name: string, rec: ConsumerRecord | null): ChangeSet {
+  return { epoch: 'e', rev: 1, consumers: new Map([[name, rec]]), routes: new Map(), more: false };
+}
+
+describe('Directory, API-key consumers', () => {
+  it('resolves every key of a consumer to it, with that key id and expiry', () => {
+    const dir = new Directory();
+    dir.apply(change('alice', consumer('alice', [key('key_1', 'first-key-0123456789'), key('key_2', 'second-key-0123456789', '2027-01-01T00:00:00.000Z')])));
+    const a = dir.byKeyDigest(keyDigest('first-key-0123456789'));
+    const b = dir.byKeyDigest(keyDigest('second-key-0123456789'));
+    expect(a?.credentialId).toBe('key_1');
+    expect(a?.expiresAtMs).toBe(Infinity);
+    expect(b?.credentialId).toBe('key_2');
+    expect(b?.expiresAtMs).toBe(Date.parse('2027-01-01T00:00:00.000Z'));
+    expect(a?.consumer).toBe(b?.consumer);
+    const rec = a!.consumer.record;
+    expect({ id: rec.id, name: rec.name, enabled: rec.enabled, type: rec.auth.type }).toEqual({ id: 'csm_alice', name: 'alice', enabled: true, type: 'api-key' });
+    expect(a!.consumer.sourceKey).toBe('bearer');
+    expect(dir.byKeyDigest(keyDigest('third-key-0123456789'))).toBeUndefined();
+  });
+
+  it('a replaced consumer keeps only its new keys; a deleted one none', () => {
+    const dir = new Directory();
+    dir.apply(change('bob', consumer('bob', [key('key_1', 'first-key-0123456789'), key('key_2', 'second-key-0123456789')])));
+    dir.apply(change('bob', consumer('bob', [key('key_2', 'second-key-0123456789')], { in: 'header', name: 'x-api-key' }, false)));
+    expect(dir.byKeyDigest(keyDigest('first-key-0123456789'))).toBeUndefined();
+    const e = dir.byKeyDigest(keyDigest('second-key-0123456789'));
+    expect(e?.credentialId).toBe('key_2');
+    expect(e?.consumer.record.enabled).toBe(false);
+    expect(e?.consumer.sourceKey).toBe('header:x-api-key');
+    expect(dir.headerNames).toEqual(['x-api-key']);
+    expect(dir.bearerInUse).toBe(false);
+    dir.apply(change('bob', null));
+    expect(dir.byKeyDigest(keyDigest('second-key-0123456789'))).toBeUndefined();
+    expect(dir.size).toBe(0);
+    expect(dir.headerNames).toEqual([]);
+  });
+
+  it('counts sources across consumers and drops a source with its last consumer', () => {
+    const dir = new Directory();
+    dir.apply(change('c1', consumer('c1', [key('k1', 'c1-key-0123456789abc')], { in: 'query', name: 'api_key' })));
+    dir.apply(change('c2', consumer('c2', [key('k2', 'c2-key-0123456789abc')], { in: 'query', name: 'api_key' })));
+    dir.apply(change('c1', null));
+    expect(dir.queryNames).toEqual(['api_key']);
+    expect(dir.byKeyDigest(keyDigest('c2-key-0123456789abc'))?.consumer.sourceKey).toBe('query:api_key');
+    dir.apply(change('c2', null));
+    expect(dir.queryNames).toEqual([]);
+  });
+});
