@@ -15,6 +15,15 @@ export interface SyncObserver {
   reloaded(): void;
 }
 
+/**
+ * Entities per batch while loading everything (the store's default applies to
+ * catch-up). Small on purpose: a batch's parsed records then die young instead
+ * of being promoted and traced by full GCs; the round trips are hidden by
+ * fetching the next batch while one is applied. Measured with 1M consumers
+ * (bench/startup.ts): 20k 14-15 s, 5k 12-13.5 s, 2k 11-11.4 s, 1k 10.7 s, 500 13 s.
+ */
+const FULL_LOAD_BATCH = 2_000;
+
 export interface ReplicatorOptions {
   store: ConsumerStore;
   directory: Directory;
@@ -93,19 +102,28 @@ export class Replicator {
   async #loop(): Promise<void> {
     do {
       this.#again = false;
+      // The next batch is fetched while the current one is applied (its start is
+      // known as soon as the current one arrived), so a long catch-up waits on
+      // the store once, not once per batch.
+      let next: Promise<ChangeSet> | undefined;
       try {
         let more = true;
         while (more) {
-          let changes = await this.#store.changesSince(this.#rev);
+          let changes = await (next ?? this.#fetch(this.#rev));
+          next = undefined;
           if (this.#epoch !== undefined && changes.epoch !== this.#epoch) {
             // The data set was replaced (revisions start over): reload it all.
             this.#log.warn({ from: this.#epoch, to: changes.epoch }, 'store data set replaced; reloading every consumer');
             this.#rev = 0;
-            changes = await this.#store.changesSince(0);
+            this.#full = true;
+            changes = await this.#fetch(0);
             this.#dir.authoritative = false;
             this.#dir.clear();
-            this.#full = true;
             this.#observer?.reloaded();
+          }
+          if (changes.more) {
+            next = this.#fetch(changes.rev);
+            next.catch(() => {}); // awaited (and its failure handled) on the next pass, or dropped with this one
           }
           this.#epoch = changes.epoch;
           this.#dir.apply(changes);
@@ -122,6 +140,11 @@ export class Replicator {
         return;
       }
     } while (this.#again);
+  }
+
+  /** A full load asks for larger batches: fewer round trips, and nothing waits on it yet. */
+  #fetch(rev: number): Promise<ChangeSet> {
+    return this.#full ? this.#store.changesSince(rev, FULL_LOAD_BATCH) : this.#store.changesSince(rev);
   }
 
   #markSynced(): void {
