@@ -69,6 +69,9 @@ export class Authorizer {
   }
 
   /** Verified tokens currently cached (for tests and metrics). */
+  /** Signature verifications made (a cached token makes none); read by tests and metrics. */
+  readonly stats = { signatureChecks: 0 };
+
   get cachedTokens(): number {
     return this.#cache.size;
   }
@@ -240,7 +243,7 @@ export class Authorizer {
     }
     if (!candidate) return 'unknown';
     const consumer = candidate;
-    return verifyWithConsumer(token, t, consumer, now).then((out): Resolved => {
+    return verifyWithConsumer(token, t, consumer, now, this.stats).then((out): Resolved => {
       if (typeof out === 'string') return out;
       const headers = claimHeaders(t.payload, consumer.auth);
       if (dir.consumer(consumer.record.name) === consumer) {
