@@ -13,7 +13,8 @@ const require = createRequire(import.meta.url);
 const DEPS = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
 export const OFFICIAL_PROTO_DIRS = ['envoy-api', 'googleapis', 'protoc-gen-validate', 'xds'].map((d) => join(DEPS, d));
 
-const def = loadSync('envoy/service/auth/v3/external_auth.proto', {
+/** The official ext_authz package definition (field names as in the protos, defaults and oneofs on). */
+export const OFFICIAL_AUTH_DEF = loadSync('envoy/service/auth/v3/external_auth.proto', {
   includeDirs: OFFICIAL_PROTO_DIRS,
   keepCase: true,
   longs: String,
@@ -21,7 +22,7 @@ const def = loadSync('envoy/service/auth/v3/external_auth.proto', {
   defaults: true,
   oneofs: true,
 });
-const pkg = grpc.loadPackageDefinition(def) as unknown as {
+const pkg = grpc.loadPackageDefinition(OFFICIAL_AUTH_DEF) as unknown as {
   envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } };
 };
 

@@ -4,20 +4,12 @@
  * and the benchmark: bytes built here are what Envoy puts on the wire.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
 import { authPackage } from '../../src/grpc/protos.js';
-import { OFFICIAL_PROTO_DIRS } from './envoy.js';
+import { OFFICIAL_AUTH_DEF } from './envoy.js';
 
 const CHECK = 'envoy.service.auth.v3.Authorization';
 
-const official = loadSync('envoy/service/auth/v3/external_auth.proto', {
-  includeDirs: OFFICIAL_PROTO_DIRS,
-  keepCase: true,
-  longs: String,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-});
+const official = OFFICIAL_AUTH_DEF;
 const officialCheck = (official[CHECK] as grpc.ServiceDefinition).Check as grpc.MethodDefinition<unknown, unknown>;
 const ownCheck = (authPackage()[CHECK] as grpc.ServiceDefinition).Check as grpc.MethodDefinition<unknown, unknown>;
 

@@ -13,16 +13,9 @@ import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { connect, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp, type TestApp } from '../helpers/app.js';
-import { EnvoyClient, envoyCheckRequest, header, httpStatus, OFFICIAL_PROTO_DIRS, type OfficialCheckResponse } from '../helpers/envoy.js';
+import { EnvoyClient, envoyCheckRequest, header, httpStatus, OFFICIAL_AUTH_DEF, type OfficialCheckResponse } from '../helpers/envoy.js';
 
-const authDef = loadSync('envoy/service/auth/v3/external_auth.proto', {
-  includeDirs: OFFICIAL_PROTO_DIRS,
-  keepCase: true,
-  longs: String,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-});
+const authDef = OFFICIAL_AUTH_DEF;
 const checkMethod = authDef['envoy.service.auth.v3.Authorization'] as unknown as {
   Check: { requestSerialize: (v: unknown) => Buffer; responseDeserialize: (b: Buffer) => OfficialCheckResponse };
 };
