@@ -53,6 +53,16 @@ interface Match {
 type Resolved = Match | 'invalid' | 'unknown' | 'expired';
 
 const BEARER = /^Bearer +([^\s,]+) *$/i;
+
+/** Where an API key was read: the consumer's source key it must match, and what to strip. */
+interface KeySource {
+  readonly key: string;
+  readonly strip: Strip;
+}
+
+const BEARER_SOURCE: KeySource = { key: 'bearer', strip: { header: 'authorization' } };
+/** Bound on the per-name source cache (names come from consumers, not from requests). */
+const MAX_CACHED_SOURCES = 4096;
 /** A JWS-shaped value, optionally after one scheme word (`Bearer eyJ…`). */
 const JWS_VALUE = /^(?:[!-~]+ +)?eyJ[A-Za-z0-9_-]*\./;
 
@@ -60,6 +70,8 @@ export class Authorizer {
   readonly #dir: Directory;
   readonly #now: () => number;
   readonly #cache: TokenCache;
+  readonly #headerSources = new Map<string, KeySource>();
+  readonly #querySources = new Map<string, KeySource>();
 
   constructor(opts: AuthorizerOptions) {
     this.#dir = opts.directory;
@@ -94,12 +106,12 @@ export class Authorizer {
     const auth = req.headers.authorization;
     if (auth !== undefined && !(hasSource(jwtHeaders, 'authorization') && JWS_VALUE.test(auth))) {
       const m = BEARER.exec(auth);
-      found.push(m ? this.#resolveKey(m[1] as string, 'bearer', { header: 'authorization' }) : 'invalid');
+      found.push(m ? this.#resolveKey(m[1] as string, BEARER_SOURCE) : 'invalid');
     }
     for (const name of dir.headerNames) {
       const v = req.headers[name];
       if (v === undefined || (hasSource(jwtHeaders, name) && JWS_VALUE.test(v))) continue;
-      found.push(this.#resolveKey(v.trim(), `header:${name}`, { header: name }));
+      found.push(this.#resolveKey(v.trim(), this.#source('header', name)));
     }
     const hasQuery = req.path.includes('?');
     if (hasQuery) {
@@ -107,7 +119,7 @@ export class Authorizer {
         const vs = queryValues(req.path, name);
         if (vs === undefined) continue;
         if (vs.length === 1 && hasSource(jwtQueries, name) && JWS_VALUE.test(vs[0] as string)) continue;
-        found.push(vs.length === 1 ? this.#resolveKey(vs[0] as string, `query:${name}`, { query: name }) : 'invalid');
+        found.push(vs.length === 1 ? this.#resolveKey(vs[0] as string, this.#source('query', name)) : 'invalid');
       }
     }
 
@@ -187,13 +199,29 @@ export class Authorizer {
       : { allow: true, entry, strip: match.strip };
   }
 
-  #resolveKey(value: string, sourceKey: string, strip: Strip): Resolved {
+  /**
+   * The source key and strip instruction of a header or query source, made
+   * once per name (a per-request template string and object were the only
+   * allocations of an API-key Check besides the match itself).
+   */
+  #source(kind: 'header' | 'query', name: string): KeySource {
+    const cache = kind === 'header' ? this.#headerSources : this.#querySources;
+    let s = cache.get(name);
+    if (!s) {
+      s = { key: `${kind}:${name}`, strip: kind === 'header' ? { header: name } : { query: name } };
+      if (cache.size >= MAX_CACHED_SOURCES) cache.clear();
+      cache.set(name, s);
+    }
+    return s;
+  }
+
+  #resolveKey(value: string, source: KeySource): Resolved {
     if (value.length === 0 || value.length > MAX_KEY_LENGTH || value.includes(',')) return 'invalid';
     if (isMalformedSystemKey(value)) return 'invalid';
     const entry: KeyEntry | undefined = this.#dir.byKeyDigest(keyDigest(value));
     if (!entry) return 'unknown';
-    if (entry.consumer.sourceKey !== sourceKey) return 'invalid';
-    return { entry, strip, expiresAtMs: entry.expiresAtMs };
+    if (entry.consumer.sourceKey !== source.key) return 'invalid';
+    return { entry, strip: source.strip, expiresAtMs: entry.expiresAtMs };
   }
 
   /**
