@@ -8,7 +8,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { App } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/config/config.js';
 
 function memory() {
   (globalThis as { gc?: () => void }).gc?.();

@@ -6,7 +6,7 @@
  * 10k and prints the retained heap per 100k consumers after a full GC, and
  * the time parsing and applying took.
  */
-import { Directory } from '../src/store/directory.js';
+import { Directory } from '../src/replica/directory.js';
 import type { ConsumerRecord } from '../src/consumers/model.js';
 import { benchKey, benchRecord } from './lib/seed.js';
 

@@ -4,8 +4,8 @@
  */
 import type { Logger } from 'pino';
 import { Authorizer } from './authz/authorizer.js';
-import type { Config } from './config.js';
-import { ConsumerService } from './consumers/service.js';
+import type { Config } from './config/config.js';
+import { ConsumerService } from './admin/consumer-service.js';
 import { Auditor } from './admin/audit.js';
 import { AdminServer } from './admin/http.js';
 import { AdminTokens } from './admin/tokens.js';
@@ -14,11 +14,11 @@ import { createLogger } from './log.js';
 import { CheckTelemetry } from './metrics/check-telemetry.js';
 import { Metrics } from './metrics/registry.js';
 import { instrumentStore } from './metrics/store-metrics.js';
-import { Directory } from './store/directory.js';
+import { Directory } from './replica/directory.js';
 import { FileStore } from './store/file-store.js';
 import { parseRedisUrl } from './store/redis-connection.js';
 import { RedisStore } from './store/redis-store.js';
-import { Replicator } from './store/replicator.js';
+import { Replicator } from './replica/replicator.js';
 import type { ConsumerStore } from './store/store.js';
 
 export interface AppOptions {

@@ -1,8 +1,8 @@
 /** Entry point: config → app → start; SIGTERM/SIGINT drain and exit. WORKERS > 1: see cluster.ts. */
 import cluster from 'node:cluster';
 import { App } from './app.js';
-import { runPrimary } from './cluster.js';
-import { ConfigError, loadConfig } from './config.js';
+import { runPrimary } from './workers.js';
+import { ConfigError, loadConfig } from './config/config.js';
 import { createLogger } from './log.js';
 
 async function main(): Promise<void> {

@@ -6,7 +6,7 @@
  * whose public JWK is supplied at creation.
  */
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { ConsumerService } from '../../src/consumers/service.js';
+import { ConsumerService } from '../../src/admin/consumer-service.js';
 import { RedisStore } from '../../src/store/redis-store.js';
 
 export type BenchJwtAlg = 'HS256' | 'RS256' | 'ES256' | 'EdDSA';

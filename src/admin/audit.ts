@@ -12,7 +12,7 @@
  * answer is still returned (the change happened; a 503 would be a lie).
  */
 import type { Logger } from 'pino';
-import type { ConsumerService } from '../consumers/service.js';
+import type { ConsumerService } from './consumer-service.js';
 import type { AuditEntry, ConsumerStore } from '../store/store.js';
 import { AdminError, invalid } from './errors.js';
 

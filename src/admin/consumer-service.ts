@@ -5,7 +5,7 @@
  * the call that created it.
  */
 import { randomBytes } from 'node:crypto';
-import { AdminError, invalid } from '../admin/errors.js';
+import { AdminError, invalid } from './errors.js';
 import { StoreConflictError, StoreUnavailableError, type ConsumerStore } from '../store/store.js';
 import {
   customKeyProblem,
@@ -13,8 +13,8 @@ import {
   hashKey,
   keyHint,
   newId,
-} from './api-keys.js';
-import { generateSymmetricJwk, publicJwk, secretJwk } from './jwks.js';
+} from '../consumers/api-keys.js';
+import { generateSymmetricJwk, publicJwk, secretJwk } from '../consumers/jwks.js';
 import {
   jwtKeyView,
   keyView,
@@ -28,8 +28,8 @@ import {
   type JwtKeyView,
   type RouteRecord,
   type StoredJwk,
-} from './model.js';
-import * as v from './validate.js';
+} from '../consumers/model.js';
+import * as v from '../consumers/validate.js';
 
 export interface ConsumerServiceOptions {
   store: ConsumerStore;

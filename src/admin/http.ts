@@ -6,8 +6,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { isLoopback } from '../config.js';
-import type { ConsumerService } from '../consumers/service.js';
+import { isLoopback } from '../config/config.js';
+import type { ConsumerService } from './consumer-service.js';
 import { ConsoleFiles, defaultConsoleDir } from './console.js';
 import type { Auditor } from './audit.js';
 import { AdminError, invalid } from './errors.js';

@@ -18,7 +18,7 @@
  * is taken as a JWT and anything else as an API key.
  */
 import { isMalformedSystemKey, keyDigest, MAX_KEY_LENGTH } from '../consumers/api-keys.js';
-import type { CredentialEntry, Directory, JwtConsumer, JwtSource, KeyEntry } from '../store/directory.js';
+import type { CredentialEntry, Directory, JwtConsumer, JwtSource, KeyEntry } from '../replica/directory.js';
 import { deny, denyConsumer, NO_STRIP, type Decision, type Strip } from './decision.js';
 import {
   claimHeaders,

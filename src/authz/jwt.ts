@@ -19,7 +19,7 @@
 import { constants, createHmac, KeyObject, timingSafeEqual, verify } from 'node:crypto';
 import { ALL_ALGS } from '../consumers/jwks.js';
 import type { JwtAuth } from '../consumers/model.js';
-import type { JwtConsumer, JwtKeyEntry } from '../store/directory.js';
+import type { JwtConsumer, JwtKeyEntry } from '../replica/directory.js';
 import { parseStrictObject } from './strict-json.js';
 
 /** Longest token looked at; longer ones are refused unread. */

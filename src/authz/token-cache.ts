@@ -9,7 +9,7 @@
  * consumer are also dropped eagerly to free the memory.
  */
 import { createHash } from 'node:crypto';
-import type { JwtConsumer, JwtKeyEntry } from '../store/directory.js';
+import type { JwtConsumer, JwtKeyEntry } from '../replica/directory.js';
 import type { ClaimHeaderValue } from './jwt.js';
 
 export interface CachedToken {

@@ -7,8 +7,8 @@ import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
-import { ENV_DOC } from '../config.js';
-import { generateAdminToken, hashAdminToken } from './tokens.js';
+import { ENV_DOC } from '../config/config.js';
+import { generateAdminToken, hashAdminToken } from '../admin/tokens.js';
 
 export interface CliIo {
   stdout: (s: string) => void;

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Authorizer } from '../authz/authorizer.js';
 import { deny, type Decision } from '../authz/decision.js';
 import type { AuthzRequest } from '../authz/request.js';
-import { toCheckResponse, type WireCheckResponse } from './check-codec.js';
+import { toCheckResponse, type WireCheckResponse } from './check-messages.js';
 import { authPackage } from './protos.js';
 import { decodeCheckRequest } from './wire-decode.js';
 import { encodedCheckResponse } from './wire-encode.js';

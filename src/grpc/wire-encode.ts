@@ -1,6 +1,6 @@
 /**
  * A hand-written protobuf writer for the `WireCheckResponse` shape, and a cache
- * of encoded answers keyed by the answer object: check-codec builds each allow
+ * of encoded answers keyed by the answer object: check-messages builds each allow
  * answer once per key entry and each denial once per reason, so after the first
  * request an answer costs one WeakMap lookup and no encoding at all.
  *
@@ -13,7 +13,7 @@
  * the caller then falls back to the proto-loader encoder, so an extension of
  * the answer can never be dropped silently.
  */
-import type { WireCheckResponse } from './check-codec.js';
+import type { WireCheckResponse } from './check-messages.js';
 
 type Obj = Record<string, unknown>;
 
@@ -276,10 +276,10 @@ const encoded = new WeakMap<WireCheckResponse, Buffer>();
 
 /**
  * The encoded bytes of an answer, encoded once per answer object (answers that
- * repeat are the same object, see check-codec). `fallback` encodes what the
+ * repeat are the same object, see check-messages). `fallback` encodes what the
  * hand-written writer refuses; its bytes are cached the same way.
  * The returned Buffer is shared: callers must not modify it. An answer object
- * must not be mutated once it has been encoded (check-codec never does: it
+ * must not be mutated once it has been encoded (check-messages never does: it
  * builds a new object when an answer changes).
  */
 export function encodedCheckResponse(res: WireCheckResponse, fallback: (res: WireCheckResponse) => Buffer): Buffer {

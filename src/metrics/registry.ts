@@ -8,8 +8,8 @@
  * names. No consumer name, route or path is ever a label.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Directory } from '../store/directory.js';
-import type { SyncObserver } from '../store/replicator.js';
+import type { Directory } from '../replica/directory.js';
+import type { SyncObserver } from '../replica/replicator.js';
 import type { ChangeSet } from '../store/store.js';
 import { AUTH_TYPES, LATENCY_BUCKETS_S, OUTCOMES, type CheckStats } from './check-stats.js';
 import type { StoreOpObserver } from './store-metrics.js';

@@ -21,7 +21,7 @@ import {
   type RouteRecord,
   type TokenLocation,
 } from '../consumers/model.js';
-import type { ChangeSet } from './store.js';
+import type { ChangeSet } from '../store/store.js';
 
 /**
  * What Check (the allow answer, denials, telemetry) reads of a consumer. A full

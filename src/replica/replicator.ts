@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { Directory } from './directory.js';
-import type { ChangeSet, ConsumerStore } from './store.js';
+import type { ChangeSet, ConsumerStore } from '../store/store.js';
 
 /** Told how syncing goes (metrics). `full` is true for a load of the whole data set. */
 export interface SyncObserver {

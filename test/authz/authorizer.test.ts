@@ -11,9 +11,9 @@ import type { AuthzRequest } from '../../src/authz/request.js';
 import { generateSystemKey, hashKey, keyHint } from '../../src/consumers/api-keys.js';
 import type { ConsumerRecord, CredentialSource, RouteRecord } from '../../src/consumers/model.js';
 import { createLogger } from '../../src/log.js';
-import { Directory } from '../../src/store/directory.js';
+import { Directory } from '../../src/replica/directory.js';
 import { FileStore } from '../../src/store/file-store.js';
-import { Replicator } from '../../src/store/replicator.js';
+import { Replicator } from '../../src/replica/replicator.js';
 
 const T0 = Date.parse('2026-06-01T00:00:00.000Z');
 const EXPIRY = '2026-06-01T01:00:00.000Z';

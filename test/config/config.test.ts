@@ -1,7 +1,7 @@
 /** loadConfig: defaults, each variable invalid in turn, ADMIN_TOKEN rule, frozen result. */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, ENV_DOC, isLoopback, loadConfig } from '../../src/config.js';
+import { ConfigError, ENV_DOC, isLoopback, loadConfig } from '../../src/config/config.js';
 
 function problemsOf(env: Record<string, string>): string[] {
   try {

@@ -3,9 +3,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hashAdminToken } from '../src/admin/tokens.js';
-import { ConfigError, ENV_DOC, loadConfig } from '../src/config.js';
-import { readRepoFile } from './deploy/deploy-files.js';
+import { hashAdminToken } from '../../src/admin/tokens.js';
+import { ConfigError, ENV_DOC, loadConfig } from '../../src/config/config.js';
+import { readRepoFile } from '../deploy/deploy-files.js';
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -59,7 +59,7 @@ describe('loadConfig', () => {
 
 describe('ENV_DOC', () => {
   it('lists every variable config.ts reads, and the README configuration table lists every ENV_DOC variable', () => {
-    const source = readFileSync(new URL('../src/config.ts', import.meta.url), 'utf8');
+    const source = readFileSync(new URL('../../src/config/config.ts', import.meta.url), 'utf8');
     const read = new Set([...source.matchAll(/\b(?:str|port|int|host)\('([A-Z_]+)'|env\.([A-Z_]+)/g)].map((m) => m[1] ?? m[2]));
     const documented = ENV_DOC.map(([name]) => name);
     expect([...read].filter((n) => !documented.includes(n as string))).toEqual([]);

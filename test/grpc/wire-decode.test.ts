@@ -4,7 +4,7 @@
  * input (never throws, never reads past the end of what it was given).
  */
 import { describe, expect, it } from 'vitest';
-import { toAuthzRequest, type WireCheckRequest } from '../../src/grpc/check-codec.js';
+import { toAuthzRequest, type WireCheckRequest } from '../../src/grpc/check-messages.js';
 import { decodeCheckRequest, MAX_GROUP_DEPTH } from '../../src/grpc/wire-decode.js';
 import { envoyCheckRequest } from '../helpers/envoy.js';
 import { decodeOwnRequest, encodeOfficialRequest } from '../helpers/official.js';

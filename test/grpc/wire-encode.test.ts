@@ -8,9 +8,9 @@ import type { Decision } from '../../src/authz/decision.js';
 import { deny } from '../../src/authz/decision.js';
 import { ALL_REASONS } from '../../src/authz/reasons.js';
 import type { ApiKeyAuth, ConsumerRecord } from '../../src/consumers/model.js';
-import { toCheckResponse, type WireCheckResponse } from '../../src/grpc/check-codec.js';
+import { toCheckResponse, type WireCheckResponse } from '../../src/grpc/check-messages.js';
 import { encodeCheckResponse, encodedCheckResponse } from '../../src/grpc/wire-encode.js';
-import type { CredentialEntry } from '../../src/store/directory.js';
+import type { CredentialEntry } from '../../src/replica/directory.js';
 import { decodeOfficialResponse, encodeOwnResponse } from '../helpers/official.js';
 
 function entry(name: string, expiresAt: string | null = null): CredentialEntry {

@@ -8,8 +8,8 @@ import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { Authorizer } from '../../src/authz/authorizer.js';
 import type { Decision } from '../../src/authz/decision.js';
 import type { AuthzRequest } from '../../src/authz/request.js';
-import { ConsumerService } from '../../src/consumers/service.js';
-import { Directory } from '../../src/store/directory.js';
+import { ConsumerService } from '../../src/admin/consumer-service.js';
+import { Directory } from '../../src/replica/directory.js';
 import { FileStore } from '../../src/store/file-store.js';
 
 export type AsymAlg = 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA';

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/admin/cli.js';
+import { runCli } from '../../src/cli/cli.js';
 import { startApp, until, type TestApp } from '../helpers/app.js';
 import { denyCode, header, httpStatus } from '../helpers/envoy.js';
 

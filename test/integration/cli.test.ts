@@ -4,7 +4,7 @@
  * (`serve` is dispatched by bin/consumer-authz, not by runCli.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, USAGE } from '../../src/admin/cli.js';
+import { runCli, USAGE } from '../../src/cli/cli.js';
 import { startApp, type TestApp } from '../helpers/app.js';
 import { denyCode, httpStatus } from '../helpers/envoy.js';
 import { freePort } from '../helpers/redis.js';

@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/admin/cli.js';
+import { runCli } from '../../src/cli/cli.js';
 import { hashAdminToken } from '../../src/admin/tokens.js';
 import { denyCode, httpStatus } from '../helpers/envoy.js';
 import { startApp, until, type TestApp } from '../helpers/app.js';

@@ -12,7 +12,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { App } from '../../src/app.js';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config/config.js';
 import { createLogger } from '../../src/log.js';
 import { denyCode, httpStatus, type EnvoyClient, type EnvoyRequest } from '../helpers/envoy.js';
 import { startApp, until, type TestApp } from '../helpers/app.js';

@@ -6,7 +6,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { ConfigError, loadConfig } from '../../src/config/config.js';
 import { EnvoyClient, httpStatus } from '../helpers/envoy.js';
 import { freePort, startRedis, type TestRedis } from '../helpers/redis.js';
 import { until } from '../helpers/app.js';

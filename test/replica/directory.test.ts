@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { hashKey, keyDigest } from '../../src/consumers/api-keys.js';
 import type { ApiKeyRecord, ConsumerRecord, CredentialSource } from '../../src/consumers/model.js';
-import { Directory } from '../../src/store/directory.js';
+import { Directory } from '../../src/replica/directory.js';
 import type { ChangeSet } from '../../src/store/store.js';
 
 const T = '2026-01-01T00:00:00.000Z';

@@ -7,9 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { hashKey, keyDigest } from '../../src/consumers/api-keys.js';
 import type { ConsumerRecord } from '../../src/consumers/model.js';
 import { createLogger } from '../../src/log.js';
-import { Directory } from '../../src/store/directory.js';
+import { Directory } from '../../src/replica/directory.js';
 import { FileStore } from '../../src/store/file-store.js';
-import { Replicator } from '../../src/store/replicator.js';
+import { Replicator } from '../../src/replica/replicator.js';
 import type { ChangeSet } from '../../src/store/store.js';
 
 const T = '2026-01-01T00:00:00.000Z';

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { effectiveKeyPrefix, parseRedisUrl, RedisUrlError } from '../../src/store/redis-connection.js';
 import { RedisStore } from '../../src/store/redis-store.js';
-import { ConsumerService } from '../../src/consumers/service.js';
+import { ConsumerService } from '../../src/admin/consumer-service.js';
 import { until } from '../helpers/app.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
