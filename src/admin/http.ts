@@ -11,7 +11,8 @@ import type { ConsumerService } from './consumer-service.js';
 import { ConsoleFiles, defaultConsoleDir } from './console.js';
 import type { Auditor } from './audit.js';
 import { AdminError, invalid } from './errors.js';
-import { AdminTokens, ANONYMOUS, hashAdminToken, type AdminPrincipal } from './tokens.js';
+import { hashAdminToken } from '../config/admin-tokens.js';
+import { AdminTokens, ANONYMOUS, type AdminPrincipal } from './tokens.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 

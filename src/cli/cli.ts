@@ -8,7 +8,7 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
 import { ENV_DOC } from '../config/config.js';
-import { generateAdminToken, hashAdminToken } from '../admin/tokens.js';
+import { generateAdminToken, hashAdminToken } from '../config/admin-tokens.js';
 
 export interface CliIo {
   stdout: (s: string) => void;

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { hashAdminToken, parseAdminTokens, type AdminTokenEntry } from '../admin/tokens.js';
+import { hashAdminToken, parseAdminTokens, type AdminTokenEntry } from './admin-tokens.js';
 import { parseRedisUrl, RedisUrlError } from '../store/redis-connection.js';
 
 export interface Config {

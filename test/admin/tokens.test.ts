@@ -1,6 +1,7 @@
 /** The tokens file format, scopes, and verification of presented tokens. */
 import { describe, expect, it } from 'vitest';
-import { AdminTokens, generateAdminToken, hashAdminToken, parseAdminTokens } from '../../src/admin/tokens.js';
+import { AdminTokens } from '../../src/admin/tokens.js';
+import { generateAdminToken, hashAdminToken, parseAdminTokens } from '../../src/config/admin-tokens.js';
 import { runCli } from '../../src/cli/cli.js';
 
 const H = hashAdminToken('the-ci-token-000000');

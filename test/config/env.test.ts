@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hashAdminToken } from '../../src/admin/tokens.js';
+import { hashAdminToken } from '../../src/config/admin-tokens.js';
 import { ConfigError, ENV_DOC, loadConfig } from '../../src/config/config.js';
 import { readRepoFile } from '../deploy/deploy-files.js';
 

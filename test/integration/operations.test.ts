@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/cli.js';
-import { hashAdminToken } from '../../src/admin/tokens.js';
+import { hashAdminToken } from '../../src/config/admin-tokens.js';
 import { denyCode, httpStatus } from '../helpers/envoy.js';
 import { startApp, until, type TestApp } from '../helpers/app.js';
 import { parseMetrics, sample } from '../helpers/metrics.js';
