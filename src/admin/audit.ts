@@ -14,7 +14,7 @@
 import type { Logger } from 'pino';
 import type { ConsumerService } from './consumer-service.js';
 import type { AuditEntry, ConsumerStore } from '../store/store.js';
-import { AdminError, invalid } from './errors.js';
+import { AdminError, adminErrorOf, invalid } from './errors.js';
 
 /** What an admin request changes, derived from its method and path. */
 interface Mutation {
@@ -106,8 +106,8 @@ export class Auditor {
     try {
       return kind === 'consumer' ? await this.#service.get(name) : await this.#service.getRoute(name);
     } catch (err) {
-      if (err instanceof AdminError && err.status === 404) return null;
-      if (err instanceof AdminError && err.status === 400) return null;
+      if (adminErrorOf(err)?.status === 404) return null;
+      if (adminErrorOf(err)?.status === 400) return null;
       throw err;
     }
   }

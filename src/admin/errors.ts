@@ -2,6 +2,8 @@
  * The admin API's error codes and their HTTP status: the one table both the
  * HTTP layer and the docs follow. Body shape: {"error":{"code","message"}}.
  */
+import { InvalidInputError } from '../consumers/errors.js';
+
 export const ADMIN_ERRORS = Object.freeze({
   invalid_request: 400,
   unauthorized: 401,
@@ -37,7 +39,16 @@ export class AdminError extends Error {
   }
 }
 
-/** A 400 that names the field and says what is wrong with it. */
-export function invalid(field: string, problem: string): AdminError {
-  return new AdminError('invalid_request', `${field}: ${problem}`, field);
+/** A 400 that names the field and says what is wrong with it (the model's input error). */
+export { invalid } from '../consumers/errors.js';
+
+/**
+ * The one place a refusal becomes an admin API error: an AdminError as is, the
+ * model's input error as `invalid_request` (400) with its field; anything else
+ * is not a refusal (undefined: the caller answers 500 and logs it).
+ */
+export function adminErrorOf(err: unknown): AdminError | undefined {
+  if (err instanceof AdminError) return err;
+  if (err instanceof InvalidInputError) return new AdminError('invalid_request', err.message, err.field);
+  return undefined;
 }

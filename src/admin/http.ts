@@ -10,7 +10,7 @@ import { isLoopback } from '../config/config.js';
 import type { ConsumerService } from './consumer-service.js';
 import { ConsoleFiles, defaultConsoleDir } from './console.js';
 import type { Auditor } from './audit.js';
-import { AdminError, invalid } from './errors.js';
+import { AdminError, adminErrorOf, invalid } from './errors.js';
 import { hashAdminToken } from '../config/admin-tokens.js';
 import { AdminTokens, ANONYMOUS, type AdminPrincipal } from './tokens.js';
 
@@ -234,10 +234,11 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 }
 
 function errorReply(err: unknown, log: Logger): Reply {
-  if (err instanceof AdminError) {
-    const error: Record<string, string> = { code: err.code, message: err.message };
-    if (err.field) error.field = err.field;
-    return { status: err.status, body: { error } };
+  const refused = adminErrorOf(err);
+  if (refused) {
+    const error: Record<string, string> = { code: refused.code, message: refused.message };
+    if (refused.field) error.field = refused.field;
+    return { status: refused.status, body: { error } };
   }
   log.error({ err }, 'admin request failed');
   return { status: 500, body: { error: { code: 'internal_error', message: 'internal error; see the service log' } } };

@@ -14,7 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, importJWK } from 'jose';
-import { invalid } from '../admin/errors.js';
+import { invalid } from './errors.js';
 import type { JwsAlg, StoredJwk } from './model.js';
 
 /** Algorithms a JWT may name, by key type. */

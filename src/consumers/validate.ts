@@ -3,7 +3,7 @@
  * request that fails any check changes nothing. Unknown fields are refused so
  * a typo never silently falls back to a default.
  */
-import { invalid } from '../admin/errors.js';
+import { invalid } from './errors.js';
 import type { ClaimHeader, CredentialSource, JwtClaimsPolicy, JwtIdentity, KeyGeneration, TokenLocation } from './model.js';
 
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
