@@ -11,7 +11,6 @@ import type { ConsumerService } from './consumer-service.js';
 import { ConsoleFiles, defaultConsoleDir } from './console.js';
 import type { Auditor } from './audit.js';
 import { AdminError, adminErrorOf, invalid } from './errors.js';
-import { hashAdminToken } from '../config/admin-tokens.js';
 import { AdminTokens, ANONYMOUS, type AdminPrincipal } from './tokens.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -24,9 +23,7 @@ export interface Readiness {
 export interface AdminServerOptions {
   service: ConsumerService;
   logger: Logger;
-  /** Bearer token the /v1 API requires; undefined leaves it open (loopback only). */
-  token?: string | undefined;
-  /** Named tokens with scopes (takes precedence over `token`). */
+  /** Named tokens with scopes; none (or absent) leaves the API open (loopback only). */
   tokens?: AdminTokens;
   readiness: () => Readiness;
   /** Folder of the built web console served at `/`; default dist/console of this package. */
@@ -67,9 +64,7 @@ export class AdminServer {
     this.#console = new ConsoleFiles(opts.consoleDir ?? defaultConsoleDir());
     this.#metrics = opts.metrics;
     this.#auditor = opts.auditor;
-    this.#tokens =
-      opts.tokens ??
-      new AdminTokens(opts.token === undefined ? [] : [{ name: 'admin', sha256: hashAdminToken(opts.token), scope: 'read-write' }]);
+    this.#tokens = opts.tokens ?? new AdminTokens([]);
     const s = opts.service;
     const auditor = opts.auditor;
     this.#routes = [

@@ -12,8 +12,6 @@ export interface Config {
   readonly grpcPort: number;
   readonly adminHost: string;
   readonly adminPort: number;
-  /** Bearer token for the admin API; undefined only on a loopback admin address. */
-  readonly adminToken: string | undefined;
   /** Every admin token: ADMIN_TOKEN (as `admin`, read-write) and the entries of ADMIN_TOKENS_FILE. */
   readonly adminTokens: readonly AdminTokenEntry[];
   /** The tokens file, when one is configured. */
@@ -155,7 +153,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     grpcPort: port('GRPC_PORT', 9001),
     adminHost,
     adminPort: port('ADMIN_PORT', 9002),
-    adminToken,
     adminTokens: Object.freeze(adminTokens),
     adminTokensFile,
     redisUrl,

@@ -157,7 +157,6 @@ export class Directory {
   readonly #sources = new Map<string, { readonly key: string; readonly source: CredentialSource; count: number }>();
   #headerNames: string[] = [];
   #queryNames: string[] = [];
-  #bearer = false;
   #listeners: Array<(name: string) => void> = [];
 
   /** True when a miss is a definite "unknown" (warm and in step with the store). */
@@ -212,11 +211,6 @@ export class Directory {
     return this.#routes.get(route);
   }
 
-  /** Whether any consumer reads its key from `Authorization: Bearer`. */
-  get bearerInUse(): boolean {
-    return this.#bearer;
-  }
-
   /** Header names (lower-case) some consumer reads its key from. */
   get headerNames(): readonly string[] {
     return this.#headerNames;
@@ -246,7 +240,6 @@ export class Directory {
     this.#jwtCookies = [];
     this.#routes.clear();
     this.#sources.clear();
-    this.#bearer = false;
     this.#headerNames = [];
     this.#queryNames = [];
     for (const name of names) for (const l of this.#listeners) l(name);
@@ -371,7 +364,6 @@ export class Directory {
     } else this.#sources.delete(k);
     if ((cur === undefined) === (count <= 0)) return entry.key; // the set of sources did not change
     const all = [...this.#sources.values()].map((s) => s.source);
-    this.#bearer = all.some((s) => s.in === 'bearer');
     this.#headerNames = all.flatMap((s) => (s.in === 'header' ? [s.name] : []));
     this.#queryNames = all.flatMap((s) => (s.in === 'query' ? [s.name] : []));
     return entry.key;

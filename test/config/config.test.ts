@@ -21,7 +21,6 @@ describe('defaults', () => {
       grpcPort: 9001,
       adminHost: '127.0.0.1',
       adminPort: 9002,
-      adminToken: undefined,
       redisUrl: undefined,
       dataFile: './data/consumers.json',
       redisKeyPrefix: 'cauthz:',
@@ -39,7 +38,6 @@ describe('defaults', () => {
     expect(loadConfig({ GRPC_PORT: '', REDIS_URL: '', ADMIN_TOKEN: '', LOG_LEVEL: '' })).toMatchObject({
       grpcPort: 9001,
       redisUrl: undefined,
-      adminToken: undefined,
       logLevel: 'info',
     });
   });
@@ -63,7 +61,6 @@ describe('defaults', () => {
       grpcPort: 0,
       adminHost: '::1',
       adminPort: 65535,
-      adminToken: 'x'.repeat(16),
       redisUrl: 'rediss://u:p@redis.internal:6380/0',
       dataFile: '/var/lib/cauthz/c.json',
       redisKeyPrefix: 'app1:',
@@ -146,7 +143,7 @@ describe('ADMIN_TOKEN on a non-loopback admin address', () => {
     const problems = problemsOf({ ADMIN_HOST: host });
     expect(problems).toHaveLength(1);
     expect(problems[0]).toContain('ADMIN_TOKEN');
-    expect(loadConfig({ ADMIN_HOST: host, ADMIN_TOKEN: 't'.repeat(24) }).adminToken).toBe('t'.repeat(24));
+    expect(loadConfig({ ADMIN_HOST: host, ADMIN_TOKEN: 't'.repeat(24) }).adminTokens.map((t) => t.name)).toEqual(['admin']);
   });
 
   it('an empty ADMIN_TOKEN does not satisfy it', () => {
@@ -154,7 +151,7 @@ describe('ADMIN_TOKEN on a non-loopback admin address', () => {
   });
 
   it.each(['127.0.0.1', '127.10.0.1', '::1', 'localhost'])('optional on loopback %s', (host) => {
-    expect(loadConfig({ ADMIN_HOST: host }).adminToken).toBeUndefined();
+    expect(loadConfig({ ADMIN_HOST: host }).adminTokens).toEqual([]);
     expect(isLoopback(host)).toBe(true);
   });
 });

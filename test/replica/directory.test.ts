@@ -50,7 +50,6 @@ describe('Directory, API-key consumers', () => {
     expect(e?.consumer.record.enabled).toBe(false);
     expect(e?.consumer.sourceKey).toBe('header:x-api-key');
     expect(dir.headerNames).toEqual(['x-api-key']);
-    expect(dir.bearerInUse).toBe(false);
     dir.apply(change('bob', null));
     expect(dir.byKeyDigest(keyDigest('second-key-0123456789'))).toBeUndefined();
     expect(dir.size).toBe(0);
