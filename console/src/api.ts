@@ -3,6 +3,8 @@
  * the tab closes) and is sent as a bearer token; an empty token is a valid
  * sign-in when the server runs without ADMIN_TOKEN.
  */
+import type { ErrorBody, Page } from '../../src/admin/views.js';
+
 const TOKEN_KEY = 'consumer-authz.admin-token';
 
 /** An API answer other than 2xx: the server's `{"error":{code,message,field?}}`. */
@@ -61,7 +63,7 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
     json = undefined;
   }
   if (res.ok) return json as T;
-  const e = json?.error ?? {};
+  const e: Partial<ErrorBody['error']> = json?.error ?? {};
   const err = new ApiError(
     res.status,
     typeof e.code === 'string' ? e.code : `http_${res.status}`,
@@ -88,63 +90,10 @@ export async function listAll<T>(path: string): Promise<T[]> {
   return items;
 }
 
-export interface Page<T> {
-  items: T[];
-  nextCursor: string | null;
-}
-
-export type CredentialSource = { in: 'bearer' } | { in: 'header'; name: string } | { in: 'query'; name: string };
-
-export interface ApiKeyView {
-  id: string;
-  hint: string;
-  generation: 'system' | 'custom';
-  createdAt: string;
-  expiresAt: string | null;
-}
-
-export interface JwkView {
-  kid: string;
-  kty: string;
-  alg?: string;
-  crv?: string;
-  createdAt: string;
-}
-
-export interface TokenLocation {
-  in: 'header' | 'query' | 'cookie';
-  name?: string;
-  prefix?: string;
-  passthrough?: boolean;
-}
-
-export type AuthView =
-  | { type: 'api-key'; source: CredentialSource; keys: ApiKeyView[] }
-  | {
-      type: 'jwt';
-      keyType: 'symmetric' | 'asymmetric';
-      keys: JwkView[];
-      token: TokenLocation;
-      identity: { claim: string; value: string };
-      claims?: unknown;
-      claimsToHeaders?: unknown;
-    };
-
-export interface Consumer {
-  id: string;
-  name: string;
-  description: string;
-  enabled: boolean;
-  createdAt: string;
-  updatedAt: string;
-  auth: AuthView;
-}
-
-export interface RouteGrants {
-  route: string;
-  consumers: string[];
-  updatedAt: string;
-}
+// The answers' types are the server's own (src/admin/views.ts), imported as
+// types only: esbuild erases them, nothing of src/ reaches the bundle.
+export type { ApiKeyView, AuthView, CredentialSource, Page, TokenLocation } from '../../src/admin/views.js';
+export type { ConsumerView as Consumer, JwtKeyView as JwkView, RouteView as RouteGrants } from '../../src/admin/views.js';
 
 export function consumerPath(name: string): string {
   return `/v1/consumers/${encodeURIComponent(name)}`;

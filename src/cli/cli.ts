@@ -7,6 +7,7 @@ import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
+import type { ApiKeyAuthView, AuditEntryView, AuthView, ConsumerView, JwtAuthView } from '../admin/views.js';
 import { ENV_DOC } from '../config/config.js';
 import { generateAdminToken, hashAdminToken } from '../config/admin-tokens.js';
 
@@ -316,25 +317,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
-interface AuditItem {
-  at: string;
-  actor: string;
-  action: string;
-  target: string;
-}
+type AuditItem = AuditEntryView;
 
-interface Consumer {
-  name: string;
-  enabled: boolean;
-  description: string;
-  auth: {
-    type: string;
-    source?: { in: string; name?: string };
-    keyType?: string;
-    token?: { in: string; name: string; prefix: string };
-    identity?: { claim: string; value: string };
-    claims?: { issuer?: string; audience?: string };
-  };
+/**
+ * A consumer as the CLI reads it: the API's view with the fields of both
+ * authentication kinds optional, so one reading covers either kind.
+ */
+interface Consumer extends Omit<ConsumerView, 'auth'> {
+  auth: Pick<AuthView, 'type'> & Partial<Omit<ApiKeyAuthView, 'type'>> & Partial<Omit<JwtAuthView, 'type'>>;
 }
 
 /** What a route's grants mean, in words. */

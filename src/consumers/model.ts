@@ -5,14 +5,25 @@
  * needed to verify); views never hold a hash, a secret or a private part.
  */
 import { createHash } from 'node:crypto';
+import type {
+  ApiKeyView,
+  AuthView,
+  ClaimHeader,
+  ConsumerView,
+  CredentialSource,
+  JwkKeyType,
+  JwsAlg,
+  JwtClaimsPolicy,
+  JwtIdentity,
+  JwtKeyType,
+  JwtKeyView,
+  KeyGeneration,
+  TokenLocation,
+} from './views.js';
 
-/** Where an API key is read from. A key counts only from its consumer's source. */
-export type CredentialSource =
-  | { readonly in: 'bearer' }
-  | { readonly in: 'header'; readonly name: string }
-  | { readonly in: 'query'; readonly name: string };
-
-export type KeyGeneration = 'system' | 'custom';
+// The shapes a client sees and sends are declared once, in views.ts (no
+// imports, so the web console compiles it too); the records below use them.
+export type * from './views.js';
 
 export interface ApiKeyRecord {
   readonly id: string;
@@ -32,21 +43,13 @@ export interface ApiKeyAuth {
   readonly keys: readonly ApiKeyRecord[];
 }
 
-/** JWS algorithms a JWT consumer's key may be bound to (one per key). */
-export type JwsAlg =
-  | 'HS256'
-  | 'RS256' | 'RS384' | 'RS512'
-  | 'PS256' | 'PS384' | 'PS512'
-  | 'ES256' | 'ES384' | 'ES512'
-  | 'EdDSA';
-
 /**
  * A stored JWK: only the members needed to verify. `k` (the HS256 secret) is
  * present only on `oct` keys of symmetric consumers and never leaves the
  * service after the create/rotate answer.
  */
 export interface StoredJwk {
-  readonly kty: 'oct' | 'RSA' | 'EC' | 'OKP';
+  readonly kty: JwkKeyType;
   readonly kid: string;
   readonly alg: JwsAlg;
   readonly crv?: string;
@@ -63,37 +66,9 @@ export interface JwtKeyRecord {
   readonly createdAt: string;
 }
 
-/** Where a consumer's token is read from. */
-export interface TokenLocation {
-  readonly in: 'header' | 'query' | 'cookie';
-  /** Header name (lower-case), query parameter or cookie name. */
-  readonly name: string;
-  /** Text before the token in a header (matched case-insensitively); "" for query and cookie by default. */
-  readonly prefix: string;
-  /** When false the token is removed before the request goes upstream. */
-  readonly passthrough: boolean;
-}
-
-export interface JwtIdentity {
-  readonly claim: string;
-  readonly value: string;
-}
-
-export interface JwtClaimsPolicy {
-  readonly requireExp: boolean;
-  readonly issuer?: string;
-  readonly audience?: string;
-  readonly clockSkewSeconds: number;
-}
-
-export interface ClaimHeader {
-  readonly claim: string;
-  readonly header: string;
-}
-
 export interface JwtAuth {
   readonly type: 'jwt';
-  readonly keyType: 'symmetric' | 'asymmetric';
+  readonly keyType: JwtKeyType;
   readonly keys: readonly JwtKeyRecord[];
   readonly token: TokenLocation;
   readonly identity: JwtIdentity;
@@ -122,39 +97,6 @@ export interface RouteRecord {
   /** Names of the consumers admitted on this route. */
   readonly consumers: readonly string[];
   readonly updatedAt: string;
-}
-
-export type ApiKeyView = Omit<ApiKeyRecord, 'hash'>;
-
-/** A JWT key as shown: identification only, never `k` or key material. */
-export interface JwtKeyView {
-  kid: string;
-  kty: StoredJwk['kty'];
-  alg: JwsAlg;
-  crv?: string;
-  createdAt: string;
-}
-
-export type AuthView =
-  | { type: 'api-key'; source: CredentialSource; keys: ApiKeyView[] }
-  | {
-      type: 'jwt';
-      keyType: JwtAuth['keyType'];
-      keys: JwtKeyView[];
-      token: TokenLocation;
-      identity: JwtIdentity;
-      claims: JwtClaimsPolicy;
-      claimsToHeaders: ClaimHeader[];
-    };
-
-export interface ConsumerView {
-  id: string;
-  name: string;
-  description: string;
-  enabled: boolean;
-  createdAt: string;
-  updatedAt: string;
-  auth: AuthView;
 }
 
 /** The public view of a record: no hash, no secret. */

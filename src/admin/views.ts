@@ -1,0 +1,46 @@
+/**
+ * What the admin API answers, as types, declared once: the CLI (src/cli/) and
+ * the web console (console/src/api.ts) import them with `import type`. Like
+ * src/consumers/views.ts this file imports only view types, so the console (a
+ * browser bundle with its own tsconfig) compiles it; the architecture test
+ * keeps it that way.
+ */
+export type * from '../consumers/views.js';
+
+/** A cursor-paged list (`?limit=&cursor=`); `nextCursor` is null on the last page. */
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+/** A route's grants: the consumers admitted on it (a route without grants admits every enabled consumer). */
+export interface RouteView {
+  route: string;
+  readonly consumers: readonly string[];
+  updatedAt: string;
+}
+
+/** One admin change (GET /v1/audit); `before`/`after` are public views, null when absent. */
+export interface AuditEntryView {
+  id: string;
+  /** ISO-8601 time of the change. */
+  at: string;
+  /** Name of the admin token that made it. */
+  actor: string;
+  /** e.g. `consumer.create`, `key.add`, `route.put`. */
+  action: string;
+  /** e.g. `consumer:alice`, `route:chat`. */
+  target: string;
+  before: unknown;
+  after: unknown;
+}
+
+/** Every answer other than 2xx. `code` is one of ADMIN_ERRORS (src/admin/errors.ts); `message` never holds a secret. */
+export interface ErrorBody {
+  error: {
+    code: string;
+    message: string;
+    /** The request field at fault, e.g. `auth.source.name`. */
+    field?: string;
+  };
+}
