@@ -1,16 +1,16 @@
 /**
  * JWT test helpers: key pairs for every algorithm, token signing (with jose
  * for honest tokens, by hand for hostile ones), and an in-process harness
- * (memory store → ConsumerService → Directory → Authorizer) with a clock.
+ * (the stack of ./stack.ts) with a clock.
  */
 import { createHmac, createSign, type KeyObject } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
-import { Authorizer } from '../../src/authz/authorizer.js';
+import type { ConsumerService } from '../../src/admin/consumer-service.js';
+import type { Authorizer } from '../../src/authz/authorizer.js';
 import type { Decision } from '../../src/authz/decision.js';
 import type { AuthzRequest } from '../../src/authz/request.js';
-import { ConsumerService } from '../../src/admin/consumer-service.js';
-import { Directory } from '../../src/replica/directory.js';
-import { FileStore } from '../../src/store/file-store.js';
+import type { Directory } from '../../src/replica/directory.js';
+import { stack } from './stack.js';
 
 export type AsymAlg = 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA';
 export const ASYM_ALGS: AsymAlg[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
@@ -76,23 +76,13 @@ export interface Harness {
 
 export async function harness(opts: { tokenCacheSize?: number; start?: number } = {}): Promise<Harness> {
   const clock = { now: opts.start ?? Date.UTC(2026, 0, 15, 12, 0, 0) };
-  const now = () => clock.now;
-  const store = await FileStore.open();
-  const service = new ConsumerService({ store, now });
-  const directory = new Directory();
-  directory.authoritative = true;
-  const authorizer = new Authorizer({ directory, now, tokenCacheSize: opts.tokenCacheSize });
-  let rev = 0;
+  const { service, directory, authorizer, sync } = await stack({ now: () => clock.now, tokenCacheSize: opts.tokenCacheSize });
   return {
     service,
     directory,
     authorizer,
     clock,
-    async sync() {
-      const changes = await store.changesSince(rev);
-      directory.apply(changes);
-      rev = changes.rev;
-    },
+    sync,
     async check(req) {
       return authorizer.check({ id: 't', method: 'GET', path: '/', headers: {}, route: '', ...req });
     },

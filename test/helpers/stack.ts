@@ -1,0 +1,51 @@
+/**
+ * The in-process stack a Check runs on, without sockets: a store (the
+ * embedded file store in memory unless one is given) → ConsumerService (the
+ * admin API's writes) → Directory (the replica) → Authorizer. `sync()` stands
+ * in for the Replicator: it applies every store change made since the last
+ * call, so a test decides exactly when the replica catches up.
+ */
+import { ConsumerService } from '../../src/admin/consumer-service.js';
+import { Authorizer } from '../../src/authz/authorizer.js';
+import { Directory } from '../../src/replica/directory.js';
+import { FileStore } from '../../src/store/file-store.js';
+import type { ConsumerStore } from '../../src/store/store.js';
+
+export interface StackOptions {
+  /** Default: an empty in-memory FileStore. */
+  store?: ConsumerStore;
+  /** The clock of the service and the authorizer (ms since the epoch); default Date.now. */
+  now?: () => number;
+  /** The authorizer's verified-token cache size (0 turns it off). */
+  tokenCacheSize?: number;
+}
+
+export interface Stack {
+  store: ConsumerStore;
+  service: ConsumerService;
+  directory: Directory;
+  authorizer: Authorizer;
+  /** Applies every store change made since the last sync to the directory. */
+  sync(): Promise<void>;
+}
+
+export async function stack(opts: StackOptions = {}): Promise<Stack> {
+  const store = opts.store ?? (await FileStore.open());
+  const service = new ConsumerService({ store, now: opts.now });
+  const directory = new Directory();
+  // An empty store is a complete load: the replica answers from the start.
+  directory.authoritative = true;
+  const authorizer = new Authorizer({ directory, now: opts.now, tokenCacheSize: opts.tokenCacheSize });
+  let rev = 0;
+  return {
+    store,
+    service,
+    directory,
+    authorizer,
+    async sync() {
+      const changes = await store.changesSince(rev);
+      directory.apply(changes);
+      rev = changes.rev;
+    },
+  };
+}
