@@ -248,6 +248,10 @@ export class FileStore implements ConsumerStore {
   async changesSince(rev: number, limit = 10_000): Promise<ChangeSet> {
     // One process owns this history: it can only be behind, never rewritten,
     // so no token is needed; a revision above ours is a reader's mistake.
+    if (rev >= this.#rev) {
+      // The heartbeat's usual answer: nothing new (no scan of the log).
+      return { epoch: this.#epoch, rev, consumers: new Map(), routes: new Map(), more: false, diverged: rev > this.#rev, truncated: rev > 0 && rev < this.#pruned };
+    }
     const changed = [...this.#log.entries()].filter(([, r]) => r > rev).sort((a, b) => a[1] - b[1]);
     const batch = changed.slice(0, limit);
     const more = changed.length > limit;
