@@ -79,7 +79,7 @@ export class RedisStore implements ConsumerStore {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      connectTimeout: Math.max(readTimeout, 500),
+      connectTimeout: 2000,
       // No byte back for this long while a reply is awaited: the link is dead
       // (dropped packets, a paused Redis) even if TCP has not noticed; redial.
       socketTimeout: readTimeout,
