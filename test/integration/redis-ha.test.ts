@@ -3,8 +3,9 @@
  *   - Redis killed while Checks stream in, then changes made while this
  *     instance is still cut off (a proxy holds its connection down while a
  *     second instance writes to the restarted Redis): no wrong allow at any
- *     point, cached consumers keep working, unknown keys get 503, and the
- *     changes take effect once the connection is back, without a restart;
+ *     point, cached consumers work until the staleness bound (then 503),
+ *     unknown keys get 503 at once, and the changes take effect once the
+ *     connection is back, without a restart;
  *   - a Sentinel failover (primary SIGKILLed): the service follows the new
  *     primary within a bound, with no wrong allow meanwhile;
  *   - readiness stays false until the cache is warm;
