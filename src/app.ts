@@ -33,6 +33,8 @@ export interface AppOptions {
    * setting: the benchmark sets 0 to measure JWT verification itself.
    */
   tokenCacheSize?: number;
+  /** How long tombstones stay in the store's change log (default 10 min; tests shorten it). */
+  tombstoneRetentionMs?: number;
 }
 
 export interface Ports {
@@ -43,7 +45,7 @@ export interface Ports {
 export class App {
   readonly config: Config;
   readonly logger: Logger;
-  readonly directory = new Directory();
+  readonly directory: Directory;
   readonly store: ConsumerStore;
   readonly replicator: Replicator;
   readonly service: ConsumerService;
@@ -57,6 +59,7 @@ export class App {
 
   private constructor(opts: AppOptions, store: ConsumerStore) {
     this.config = opts.config;
+    this.directory = new Directory({ maxStalenessMs: opts.config.maxStalenessMs });
     this.logger = opts.logger ?? createLogger(opts.config.logLevel);
     this.telemetry = new CheckTelemetry({ logger: this.logger });
     this.metrics = new Metrics({
@@ -75,6 +78,7 @@ export class App {
       logger: this.logger,
       pollMs: opts.config.syncIntervalMs,
       observer: this.metrics.sync,
+      tombstoneRetentionMs: opts.tombstoneRetentionMs,
     });
     this.authorizer = new Authorizer({ directory: this.directory, now: opts.now, tokenCacheSize: opts.tokenCacheSize });
     this.service = new ConsumerService({ store: this.store, now: opts.now });
@@ -95,7 +99,13 @@ export class App {
     let store = opts.store;
     if (!store) {
       if (c.redisUrl) {
-        const redis = new RedisStore({ url: c.redisUrl, keyPrefix: c.redisKeyPrefix, tlsCa: c.redisTlsCa });
+        const redis = new RedisStore({
+          url: c.redisUrl,
+          keyPrefix: c.redisKeyPrefix,
+          tlsCa: c.redisTlsCa,
+          // A silent link is noticed within the staleness bound.
+          readTimeoutMs: Math.min(c.maxStalenessMs, 1000),
+        });
         redis.connect();
         store = redis;
       } else {
@@ -105,14 +115,19 @@ export class App {
     return new App(opts, store);
   }
 
-  /** Ready: the replica is warm and in step with the store, and not draining. */
-  readiness(): { ready: boolean; warm: boolean; storeConnected: boolean; consumers: number; draining: boolean } {
+  /**
+   * Ready: the replica is warm, in step with the store and confirmed so within
+   * MAX_STALENESS_MS (`fresh`), and not draining.
+   */
+  readiness(): { ready: boolean; warm: boolean; storeConnected: boolean; fresh: boolean; consumers: number; draining: boolean } {
     const warm = this.replicator.warm;
     const storeConnected = this.store.connected;
+    const fresh = this.directory.isFresh();
     return {
-      ready: warm && this.directory.authoritative && !this.#draining,
+      ready: warm && fresh && this.directory.authoritative && !this.#draining,
       warm,
       storeConnected,
+      fresh,
       consumers: this.directory.size,
       draining: this.#draining,
     };

@@ -194,6 +194,8 @@ export class Authorizer {
       const granted = dir.grants(req.route);
       if (granted && !granted.has(consumer.name)) return denyConsumer('route_forbidden', consumer);
     }
+    // Allow only from a replica confirmed in step within MAX_STALENESS_MS.
+    if (!dir.isFresh()) return deny('authz_unavailable');
     return match.headers && match.headers.length > 0
       ? { allow: true, entry, strip: match.strip, headers: match.headers }
       : { allow: true, entry, strip: match.strip };

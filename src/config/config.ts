@@ -25,6 +25,12 @@ export interface Config {
   readonly logLevel: string;
   /** How often the cache polls the store for changes whose notification was lost. */
   readonly syncIntervalMs: number;
+  /**
+   * The staleness bound: an instance allows from its replica only while a
+   * store round trip sent within this many ms confirmed it in step; past it,
+   * what it would allow gets 503 and /readyz is 503.
+   */
+  readonly maxStalenessMs: number;
   /** How long SIGTERM waits for in-flight calls. */
   readonly drainMs: number;
   /** Processes serving the same ports (node:cluster); more than 1 needs REDIS_URL. */
@@ -56,6 +62,7 @@ export const ENV_DOC: ReadonlyArray<readonly [string, string, string]> = [
   ['REDIS_KEY_PREFIX', 'cauthz:', 'namespace of this service\'s keys inside Redis'],
   ['LOG_LEVEL', 'info', `pino level: ${LEVELS.join(', ')}`],
   ['SYNC_INTERVAL_MS', '1000', 'bound on how late a change arrives when its notification is lost'],
+  ['MAX_STALENESS_MS', '1000', 'staleness bound: allows only while the cache was confirmed in step with the store within this many ms (polled 4x as often); past it, 503 authz_unavailable and /readyz 503'],
   ['DRAIN_MS', '10000', 'how long SIGTERM waits for in-flight calls'],
   ['WORKERS', '1', 'processes serving the same ports (node:cluster) on multi-core machines; >1 needs REDIS_URL'],
 ];
@@ -161,6 +168,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redisKeyPrefix,
     logLevel,
     syncIntervalMs: int('SYNC_INTERVAL_MS', 1000, 50, 60_000),
+    maxStalenessMs: int('MAX_STALENESS_MS', 1000, 100, 600_000),
     drainMs: int('DRAIN_MS', 10_000, 0, 600_000),
     workers: int('WORKERS', 1, 1, 64),
   };

@@ -9,7 +9,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Directory } from '../replica/directory.js';
-import type { SyncObserver } from '../replica/replicator.js';
+import type { ReloadReason, SyncObserver } from '../replica/replicator.js';
 import type { ChangeSet } from '../store/store.js';
 import { AUTH_TYPES, LATENCY_BUCKETS_S, OUTCOMES, type CheckStats } from './check-stats.js';
 import type { StoreOpObserver } from './store-metrics.js';
@@ -34,7 +34,7 @@ export class Metrics {
   readonly #storeSeconds: Histogram<'op'>;
   readonly #lag: Histogram;
   readonly #syncs: Counter<'result'>;
-  readonly #reloads: Counter;
+  readonly #reloads: Counter<'reason'>;
   readonly #revision: Gauge;
   readonly #disconnects: Counter;
   readonly #now: () => number;
@@ -93,10 +93,19 @@ export class Metrics {
     counterOf('cauthz_cache_evictions_total', 'Cache entries dropped or replaced (consumer changed, deleted, or the data set reloaded).', () => dir.stats.evictions);
     new Gauge({
       name: 'cauthz_cache_authoritative',
-      help: '1 while the cache is warm and in step with the store (a miss is a definite "unknown"); 0 while cut off (unknown credentials get 503).',
+      help: '1 while the cache is warm, in step with the store and confirmed so within MAX_STALENESS_MS (a miss is a definite "unknown"); 0 otherwise (what it would allow gets 503).',
       registers,
       collect() {
         this.set(dir.authoritative ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'cauthz_cache_staleness_seconds',
+      help: 'Time since the request of the last store round trip that confirmed the cache in step was sent; past MAX_STALENESS_MS allows get 503 (-1 before the first).',
+      registers,
+      collect() {
+        const ms = dir.stalenessMs();
+        this.set(Number.isFinite(ms) ? ms / 1000 : -1);
       },
     });
 
@@ -135,9 +144,11 @@ export class Metrics {
     this.#syncs.inc({ result: 'error' }, 0);
     this.#reloads = new Counter({
       name: 'cauthz_sync_reloads_total',
-      help: 'Full reloads because the store data set was replaced (new epoch).',
+      help: 'Full reloads of the cache, by reason: epoch (data set replaced), diverged (store history moved backwards), truncated (change log pruned past the cache).',
+      labelNames: ['reason'] as const,
       registers,
     });
+    for (const reason of ['epoch', 'diverged', 'truncated'] as const) this.#reloads.inc({ reason }, 0);
     this.#revision = new Gauge({ name: 'cauthz_sync_revision', help: 'Last store revision applied to the cache.', registers });
     this.#lag = new Histogram({
       name: 'cauthz_invalidation_lag_seconds',
@@ -182,7 +193,7 @@ export class Metrics {
       for (const rec of changes.routes.values()) observe(rec);
     },
     failed: () => this.#syncs.inc({ result: 'error' }),
-    reloaded: () => this.#reloads.inc(),
+    reloaded: (reason: ReloadReason = 'epoch') => this.#reloads.inc({ reason }),
   };
 
   /** The exposition text and its content type. */

@@ -7,6 +7,14 @@
  * `authoritative` says whether a miss here means "no such credential" (the
  * replica is warm and connected) or "don't know" (cold or cut off: the caller
  * must fail closed).
+ *
+ * Freshness bounds how stale an allow can be: with `maxStalenessMs` set, the
+ * replica is fresh only until `maxStalenessMs` after the send time of the last
+ * store round trip that confirmed it in step (`confirm`), on a monotonic clock.
+ * A pause of the process, a partition or a slow store all end freshness by
+ * themselves, since only a new confirmation extends it; Check then answers
+ * what it would allow with 503. Without `maxStalenessMs` (unit tests, tools)
+ * the replica never goes stale by time.
  */
 import { importVerifyKey } from '../consumers/jwks.js';
 import {
@@ -142,7 +150,20 @@ export function tokenLocationKey(t: TokenLocation): string {
   return `${t.in}:${t.name}:${t.prefix.toLowerCase()}`;
 }
 
+export interface DirectoryOptions {
+  /** The staleness bound (MAX_STALENESS_MS); undefined: none. */
+  maxStalenessMs?: number;
+  /** Monotonic clock in ms (default performance.now). */
+  clock?: () => number;
+}
+
 export class Directory {
+  readonly #maxStalenessMs: number;
+  readonly #clock: () => number;
+  /** Monotonic time until which the replica is fresh. */
+  #freshUntil: number;
+  #confirmedAt = -Infinity;
+  #inStep = false;
   readonly #byName = new Map<string, CachedConsumer | JwtConsumer>();
   /** Key entries by binary digest (a 32-char latin1 string: half the heap of 64 hex chars). */
   readonly #byDigest = new Map<string, KeyEntry>();
@@ -159,8 +180,55 @@ export class Directory {
   #queryNames: string[] = [];
   #listeners: Array<(name: string) => void> = [];
 
-  /** True when a miss is a definite "unknown" (warm and in step with the store). */
-  authoritative = false;
+  constructor(opts: DirectoryOptions = {}) {
+    this.#maxStalenessMs = opts.maxStalenessMs ?? Infinity;
+    this.#clock = opts.clock ?? (() => performance.now());
+    this.#freshUntil = this.#maxStalenessMs === Infinity ? Infinity : -Infinity;
+  }
+
+  /**
+   * True when a miss is a definite "unknown": warm, in step with the store at
+   * the last sync, and still fresh. Set by the Replicator (false on a lost
+   * connection or a failed sync).
+   */
+  get authoritative(): boolean {
+    return this.#inStep && this.#clock() < this.#freshUntil;
+  }
+
+  set authoritative(v: boolean) {
+    this.#inStep = v;
+  }
+
+  /**
+   * Records a store round trip that found the replica in step, by the
+   * monotonic time its request was SENT (a pause between send and reply must
+   * not extend freshness). Freshness only moves forward.
+   */
+  confirm(sentAt: number): void {
+    if (sentAt > this.#confirmedAt) this.#confirmedAt = sentAt;
+    const until = sentAt + this.#maxStalenessMs;
+    if (until > this.#freshUntil) this.#freshUntil = until;
+  }
+
+  /** Ends freshness now (the replica is being replaced); a bound of none is kept. */
+  expire(): void {
+    if (this.#maxStalenessMs !== Infinity) this.#freshUntil = -Infinity;
+  }
+
+  /** Whether the replica may answer an allow: one clock read and a compare. */
+  isFresh(now: number = this.#clock()): boolean {
+    return now < this.#freshUntil;
+  }
+
+  /** Ms since the request of the last confirming round trip was sent (Infinity before the first). */
+  stalenessMs(now: number = this.#clock()): number {
+    return now - this.#confirmedAt;
+  }
+
+  /** The staleness bound in ms (Infinity when none). */
+  get maxStalenessMs(): number {
+    return this.#maxStalenessMs;
+  }
 
   /** Lookup counters, read by /metrics: key-hash hits and misses, entries dropped or replaced. */
   readonly stats = { hits: 0, misses: 0, evictions: 0 };

@@ -1,8 +1,24 @@
 /**
  * Keeps a Directory in step with a ConsumerStore: a full load at start, then
  * incremental catch-up from the store's change log whenever the store says
- * something changed, whenever the connection comes back, and on a timer (the
- * safety net for lost pub/sub messages; it bounds how late a change can be).
+ * something changed, whenever the connection comes back, and on a timer.
+ *
+ * The timer is also the heartbeat that keeps the replica fresh: it runs
+ * several times within the staleness bound (every min(pollMs, bound / 4)),
+ * and each pass that ends in step confirms the replica by the send time of
+ * its last request (see Directory.confirm). A pass is one cheap round trip
+ * when nothing changed.
+ *
+ * The store's data moving backwards (a lower revision, or a different write at
+ * the revision this replica saw: restore from an older snapshot, failover to a
+ * lagging replica), a new epoch (data set replaced) or a pruned change log
+ * behind this replica all force a full reload.
+ *
+ * Pruning: the replicator samples the store revision over time; every
+ * `pruneEveryMs` it asks the store to drop tombstones at or below the revision
+ * the store had `tombstoneRetentionMs` ago. An instance further behind than
+ * that reloads in full (the store says `truncated`), so pruning never loses a
+ * deletion.
  */
 import type { Logger } from 'pino';
 import type { Directory } from './directory.js';
@@ -12,8 +28,11 @@ import type { ChangeSet, ConsumerStore } from '../store/store.js';
 export interface SyncObserver {
   applied(changes: ChangeSet, full: boolean): void;
   failed(): void;
-  reloaded(): void;
+  reloaded(reason?: ReloadReason): void;
 }
+
+/** Why the replica was reloaded in full. */
+export type ReloadReason = 'epoch' | 'diverged' | 'truncated';
 
 /**
  * Entities per batch while loading everything (the store's default applies to
@@ -24,6 +43,9 @@ export interface SyncObserver {
  */
 const FULL_LOAD_BATCH = 2_000;
 
+/** How long deleted entities stay in the change log by default (10 minutes). */
+export const DEFAULT_TOMBSTONE_RETENTION_MS = 10 * 60_000;
+
 export interface ReplicatorOptions {
   store: ConsumerStore;
   directory: Directory;
@@ -31,6 +53,18 @@ export interface ReplicatorOptions {
   /** Poll interval in ms; the longest a change can wait if its notification is lost. */
   pollMs?: number;
   observer?: SyncObserver;
+  /** Monotonic clock in ms (default performance.now); must be the Directory's. */
+  clock?: () => number;
+  /** Tombstones older than this are pruned from the store's change log (default 10 min). */
+  tombstoneRetentionMs?: number;
+  /** How often pruning runs (default a quarter of the retention). */
+  pruneEveryMs?: number;
+}
+
+/** A request to the store and when it was sent. */
+interface Fetch {
+  sentAt: number;
+  reply: Promise<ChangeSet>;
 }
 
 export class Replicator {
@@ -38,24 +72,36 @@ export class Replicator {
   readonly #dir: Directory;
   readonly #log: Logger;
   readonly #pollMs: number;
+  readonly #clock: () => number;
+  readonly #retentionMs: number;
+  readonly #pruneEveryMs: number;
   #rev = 0;
+  #token: string | undefined;
   #epoch: string | undefined;
   #running: Promise<void> | undefined;
   #again = false;
-  #timer: NodeJS.Timeout | undefined;
+  #timers: NodeJS.Timeout[] = [];
   #unsubscribe: Array<() => void> = [];
   #warm = false;
   /** True while a full load is in progress (the first one, or after a data set change). */
   #full = true;
   readonly #observer: SyncObserver | undefined;
   #warmWaiters: Array<() => void> = [];
+  /** (monotonic time, store revision) samples, oldest first, for the pruning bound. */
+  #samples: Array<{ at: number; rev: number }> = [];
+  #pruning = false;
 
   constructor(opts: ReplicatorOptions) {
     this.#store = opts.store;
     this.#dir = opts.directory;
     this.#log = opts.logger;
-    this.#pollMs = opts.pollMs ?? 1000;
+    const bound = opts.directory.maxStalenessMs;
+    // Several confirmations within the staleness bound.
+    this.#pollMs = Math.max(10, Math.min(opts.pollMs ?? 1000, bound / 4));
     this.#observer = opts.observer;
+    this.#clock = opts.clock ?? (() => performance.now());
+    this.#retentionMs = opts.tombstoneRetentionMs ?? DEFAULT_TOMBSTONE_RETENTION_MS;
+    this.#pruneEveryMs = opts.pruneEveryMs ?? Math.max(1000, this.#retentionMs / 4);
   }
 
   /** The last store revision applied. */
@@ -68,17 +114,25 @@ export class Replicator {
     return this.#warm;
   }
 
+  /** The interval of the heartbeat poll in ms. */
+  get pollMs(): number {
+    return this.#pollMs;
+  }
+
   start(): void {
     this.#unsubscribe = [
       this.#store.on('change', () => this.sync()),
       this.#store.on('up', () => this.sync()),
       this.#store.on('down', () => {
-        if (this.#dir.authoritative) this.#log.warn('store connection lost: unknown credentials now get 503');
+        if (this.#dir.authoritative) this.#log.warn('store connection lost: unknown credentials now get 503, known ones once the staleness bound passes');
         this.#dir.authoritative = false;
       }),
     ];
-    this.#timer = setInterval(() => void this.sync(), this.#pollMs);
-    this.#timer.unref();
+    const poll = setInterval(() => void this.sync(), this.#pollMs);
+    const prune = setInterval(() => void this.prune(), this.#pruneEveryMs);
+    poll.unref();
+    prune.unref();
+    this.#timers = [poll, prune];
     void this.sync();
   }
 
@@ -105,34 +159,35 @@ export class Replicator {
       // The next batch is fetched while the current one is applied (its start is
       // known as soon as the current one arrived), so a long catch-up waits on
       // the store once, not once per batch.
-      let next: Promise<ChangeSet> | undefined;
+      let next: Fetch | undefined;
       try {
         let more = true;
+        let sentAt = 0;
         while (more) {
-          let changes = await (next ?? this.#fetch(this.#rev));
+          const f = next ?? this.#fetch(this.#rev, this.#token);
           next = undefined;
-          if (this.#epoch !== undefined && changes.epoch !== this.#epoch) {
-            // The data set was replaced (revisions start over): reload it all.
-            this.#log.warn({ from: this.#epoch, to: changes.epoch }, 'store data set replaced; reloading every consumer');
-            this.#rev = 0;
-            this.#full = true;
-            changes = await this.#fetch(0);
-            this.#dir.authoritative = false;
-            this.#dir.clear();
-            this.#observer?.reloaded();
+          let changes = await f.reply;
+          sentAt = f.sentAt;
+          const reason = this.#reloadReason(changes);
+          if (reason) {
+            this.#reload(reason, changes);
+            const again = this.#fetch(0, undefined);
+            changes = await again.reply;
+            sentAt = again.sentAt;
           }
           if (changes.more) {
-            next = this.#fetch(changes.rev);
-            next.catch(() => {}); // awaited (and its failure handled) on the next pass, or dropped with this one
+            next = this.#fetch(changes.rev, changes.token);
+            next.reply.catch(() => {}); // awaited (and its failure handled) on the next pass, or dropped with this one
           }
           this.#epoch = changes.epoch;
           this.#dir.apply(changes);
           this.#observer?.applied(changes, this.#full);
           this.#rev = changes.rev;
+          this.#token = changes.token;
           more = changes.more;
         }
         this.#full = false;
-        this.#markSynced();
+        this.#markSynced(sentAt);
       } catch (err) {
         this.#observer?.failed();
         if (this.#dir.authoritative) this.#log.warn({ err: String(err) }, 'store sync failed');
@@ -142,25 +197,92 @@ export class Replicator {
     } while (this.#again);
   }
 
-  /** A full load asks for larger batches: fewer round trips, and nothing waits on it yet. */
-  #fetch(rev: number): Promise<ChangeSet> {
-    return this.#full ? this.#store.changesSince(rev, FULL_LOAD_BATCH) : this.#store.changesSince(rev);
+  #reloadReason(changes: ChangeSet): ReloadReason | undefined {
+    if (this.#epoch === undefined) return undefined;
+    if (changes.epoch !== this.#epoch) return 'epoch';
+    if (changes.diverged) return 'diverged';
+    if (changes.truncated) return 'truncated';
+    return undefined;
   }
 
-  #markSynced(): void {
+  /** Forgets the replica before a load of everything (Checks it would allow get 503 meanwhile). */
+  #reload(reason: ReloadReason, changes: ChangeSet): void {
+    const why = {
+      epoch: 'store data set replaced',
+      diverged: 'store history moved backwards (older data restored, or a failover to a lagging replica)',
+      truncated: 'store change log pruned past this replica',
+    }[reason];
+    this.#log.warn({ reason, fromEpoch: this.#epoch, toEpoch: changes.epoch, revision: this.#rev }, `${why}; reloading every consumer`);
+    this.#rev = 0;
+    this.#token = undefined;
+    this.#full = true;
+    this.#samples = []; // revisions of the old history bound nothing in the new one
+    this.#dir.authoritative = false;
+    this.#dir.expire();
+    this.#dir.clear();
+    this.#observer?.reloaded(reason);
+  }
+
+  /** A full load asks for larger batches: fewer round trips, and nothing waits on it yet. */
+  #fetch(rev: number, token: string | undefined): Fetch {
+    const sentAt = this.#clock();
+    const reply = this.#full ? this.#store.changesSince(rev, FULL_LOAD_BATCH, token) : this.#store.changesSince(rev, undefined, token);
+    return { sentAt, reply };
+  }
+
+  #markSynced(sentAt: number): void {
     const wasAuthoritative = this.#dir.authoritative;
+    if (this.#store.connected) this.#dir.confirm(sentAt);
     this.#dir.authoritative = this.#store.connected;
     if (!wasAuthoritative && this.#dir.authoritative) {
       this.#log.info({ consumers: this.#dir.size, revision: this.#rev }, 'consumer cache in step with the store');
     }
+    this.#sample(sentAt);
     if (!this.#warm) {
       this.#warm = true;
       for (const w of this.#warmWaiters.splice(0)) w();
     }
   }
 
+  /** Keeps about eight (time, revision) samples per retention period. */
+  #sample(at: number): void {
+    const last = this.#samples[this.#samples.length - 1];
+    if (last && last.rev === this.#rev) return;
+    if (last && at - last.at < this.#retentionMs / 8) return;
+    this.#samples.push({ at, rev: this.#rev });
+  }
+
+  /**
+   * Drops tombstones the store had `tombstoneRetentionMs` ago (by this
+   * instance's samples). Returns how many were dropped; 0 when nothing is old
+   * enough yet, a pass is running, or the store cannot be reached.
+   */
+  async prune(): Promise<number> {
+    if (this.#pruning) return 0;
+    const cutoff = this.#clock() - this.#retentionMs;
+    let upTo = 0;
+    while (this.#samples.length > 0 && (this.#samples[0] as { at: number }).at <= cutoff) {
+      upTo = (this.#samples.shift() as { rev: number }).rev;
+    }
+    if (upTo === 0) return 0;
+    // Keep the bound for the next pass: the revision stays old enough.
+    this.#samples.unshift({ at: cutoff, rev: upTo });
+    this.#pruning = true;
+    try {
+      const dropped = await this.#store.pruneChangeLog(upTo);
+      if (dropped > 0) this.#log.info({ dropped, upTo }, 'pruned tombstones from the store change log');
+      return dropped;
+    } catch (err) {
+      this.#log.warn({ err: String(err) }, 'change-log pruning failed; retried later');
+      return 0;
+    } finally {
+      this.#pruning = false;
+    }
+  }
+
   stop(): void {
-    if (this.#timer) clearInterval(this.#timer);
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
     for (const u of this.#unsubscribe) u();
     this.#unsubscribe = [];
   }

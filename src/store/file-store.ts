@@ -29,6 +29,8 @@ interface FileShape {
   routes: RouteRecord[];
   /** entity id (`c:name` / `r:route`) → revision of its last change, tombstones included. */
   log: Record<string, number>;
+  /** Highest tombstone revision pruned from `log` (absent: none pruned). */
+  pruned?: number;
   /** Audit trail, oldest first (absent in files written before it existed). */
   audit?: AuditEntry[];
 }
@@ -49,6 +51,8 @@ export class FileStore implements ConsumerStore {
   #audit: AuditEntry[] = [];
   #auditSeq = 0;
   #rev = 0;
+  /** Highest tombstone revision pruned from the log. */
+  #pruned = 0;
   #epoch: string = randomUUID();
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -81,6 +85,7 @@ export class FileStore implements ConsumerStore {
     }
     for (const r of data.routes) this.#routes.set(r.route, r);
     for (const [k, v] of Object.entries(data.log)) this.#log.set(k, v);
+    this.#pruned = data.pruned ?? 0;
     this.#audit = data.audit ?? [];
     this.#auditSeq = Number(this.#audit[this.#audit.length - 1]?.id ?? 0);
   }
@@ -94,6 +99,7 @@ export class FileStore implements ConsumerStore {
       consumers: [...this.#consumers.values()],
       routes: [...this.#routes.values()],
       log: Object.fromEntries(this.#log),
+      pruned: this.#pruned,
       audit: this.#audit,
     };
     await mkdir(dirname(this.#path), { recursive: true });
@@ -240,16 +246,61 @@ export class FileStore implements ConsumerStore {
   }
 
   async changesSince(rev: number, limit = 10_000): Promise<ChangeSet> {
+    // One process owns this history: it can only be behind, never rewritten,
+    // so no token is needed; a revision above ours is a reader's mistake.
+    if (rev >= this.#rev) {
+      // The heartbeat's usual answer: nothing new (no scan of the log).
+      return { epoch: this.#epoch, rev, consumers: new Map(), routes: new Map(), more: false, diverged: rev > this.#rev, truncated: rev > 0 && rev < this.#pruned };
+    }
     const changed = [...this.#log.entries()].filter(([, r]) => r > rev).sort((a, b) => a[1] - b[1]);
     const batch = changed.slice(0, limit);
-    const set: ChangeSet = { epoch: this.#epoch, rev, consumers: new Map(), routes: new Map(), more: changed.length > limit };
+    const more = changed.length > limit;
+    const set: ChangeSet = {
+      epoch: this.#epoch,
+      rev,
+      consumers: new Map(),
+      routes: new Map(),
+      more,
+      diverged: rev > this.#rev,
+      truncated: rev > 0 && rev < this.#pruned,
+    };
+    if (set.diverged) return set;
     for (const [entity, r] of batch) {
       const id = entity.slice(2);
       if (entity.startsWith('c:')) set.consumers.set(id, this.#consumers.get(id) ?? null);
       else set.routes.set(id, this.#routes.get(id) ?? null);
       set.rev = r;
     }
+    if (!more) set.rev = this.#rev;
     return set;
+  }
+
+  pruneChangeLog(upTo: number): Promise<number> {
+    const run = this.#queue.then(async () => {
+      const dropped: Array<[string, number]> = [];
+      for (const [entity, r] of this.#log) {
+        if (r > upTo) continue;
+        const id = entity.slice(2);
+        const live = entity.startsWith('c:') ? this.#consumers.has(id) : this.#routes.has(id);
+        if (!live) dropped.push([entity, r]);
+      }
+      if (dropped.length === 0) return 0;
+      const pruned = this.#pruned;
+      for (const [entity, r] of dropped) {
+        this.#log.delete(entity);
+        this.#pruned = Math.max(this.#pruned, r);
+      }
+      try {
+        await this.#persist();
+      } catch (err) {
+        for (const [entity, r] of dropped) this.#log.set(entity, r);
+        this.#pruned = pruned;
+        throw new StoreUnavailableError(err);
+      }
+      return dropped.length;
+    });
+    this.#queue = run.catch(() => undefined);
+    return run;
   }
 
   on(event: StoreEvent, listener: () => void): () => void {

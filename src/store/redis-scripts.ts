@@ -2,15 +2,90 @@
  * Lua scripts that make each write atomic in Redis: the checks (name free,
  * key hashes free, version matches) and the writes, the revision bump, the
  * change-log entry and the notification happen in one step, so two racing
- * writers can never both win. Every key a script touches is passed in KEYS.
+ * writers can never both win. Every key a script touches is passed in KEYS,
+ * except the history hash and, when pruning, the entity keys: they share the
+ * prefix (and in Cluster mode its hash tag, so the same slot).
  *
- * Common tail of every script: INCR rev, ZADD log rev entity, PUBLISH channel rev.
+ * Common tail of every script: INCR rev, ZADD log rev entity, record a name
+ * for the new revision in the history hash, PUBLISH channel rev.
  */
 
+/** Revisions whose write names the history hash keeps (older ones are dropped). */
+export const HISTORY_REVISIONS = 10_000;
+
+/**
+ * The history hash (P hist: revision → a name of the write, its server time)
+ * lets a reader check that the write it saw at its revision is still the one
+ * Redis holds there; a restore from an older snapshot or a failover to a
+ * lagging replica replays different writes under the same numbers. Its key is
+ * derived from KEYS[2] (P rev) so every write script keeps its KEYS; in
+ * Cluster mode it shares their hash tag.
+ */
 const BUMP = `
 local rev = redis.call('INCR', KEYS[2])
 redis.call('ZADD', KEYS[3], rev, ARGV[1])
+local hist = string.sub(KEYS[2], 1, -4) .. 'hist'
+local now = redis.call('TIME')
+redis.call('HSET', hist, rev, now[1] .. '.' .. now[2])
+if rev > ${HISTORY_REVISIONS} then redis.call('HDEL', hist, rev - ${HISTORY_REVISIONS}) end
 redis.call('PUBLISH', ARGV[2], rev)
+`;
+
+/**
+ * The read behind changesSince, atomic and read-only (it runs during CLIENT
+ * PAUSE WRITE). Returns {epoch, head revision, pruned-up-to revision, name of
+ * the write at `since`, name of the write at the set's end revision, more
+ * (0/1), [entity, revision, …]}.
+ * KEYS: epoch, rev, log, hist, pruned
+ * ARGV: since, limit
+ */
+export const CHANGES = `#!lua flags=no-writes
+local head = tonumber(redis.call('GET', KEYS[2]) or '0')
+local pruned = tonumber(redis.call('GET', KEYS[5]) or '0')
+local limit = tonumber(ARGV[2])
+local log = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
+local more = #log / 2 >= limit
+local upto = head
+if more then upto = tonumber(log[#log]) end
+return {
+  redis.call('GET', KEYS[1]),
+  head,
+  pruned,
+  redis.call('HGET', KEYS[4], ARGV[1]),
+  redis.call('HGET', KEYS[4], string.format('%d', upto)),
+  more and 1 or 0,
+  log,
+}
+`;
+
+/**
+ * Drops tombstones (log entries whose entity no longer exists) with revision
+ * at most ARGV[1], scanning from a cursor so live entries are looked at once;
+ * at most ARGV[2] entries per call. Raises the pruned-up-to revision to the
+ * highest tombstone dropped. The bound is capped at the current revision.
+ * Returns {dropped, cursor, bound}: call again while cursor < bound.
+ * KEYS: log, pruned, cursor, rev
+ * ARGV: upTo, batch, key prefix
+ */
+export const PRUNE_LOG = `
+local upTo = math.min(tonumber(ARGV[1]), tonumber(redis.call('GET', KEYS[4]) or '0'))
+local cursor = tonumber(redis.call('GET', KEYS[3]) or '0')
+if upTo <= cursor then return {0, cursor, upTo} end
+local batch = tonumber(ARGV[2])
+local entries = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. cursor, upTo, 'WITHSCORES', 'LIMIT', 0, batch)
+local top = tonumber(redis.call('GET', KEYS[2]) or '0')
+local dropped = 0
+for i = 1, #entries, 2 do
+  if redis.call('EXISTS', ARGV[3] .. entries[i]) == 0 then
+    redis.call('ZREM', KEYS[1], entries[i])
+    dropped = dropped + 1
+    top = math.max(top, tonumber(entries[i + 1]))
+  end
+end
+if #entries / 2 >= batch then cursor = tonumber(entries[#entries]) else cursor = upTo end
+redis.call('SET', KEYS[3], string.format('%d', cursor))
+redis.call('SET', KEYS[2], string.format('%d', top))
+return {dropped, cursor, upTo}
 `;
 
 /**

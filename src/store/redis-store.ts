@@ -8,6 +8,9 @@
  *   P log        sorted set: entity → revision of its last change
  *   P events     pub/sub channel: a revision was written
  *   P epoch      name of the data set          P audit   stream of admin changes
+ *   P hist       hash: revision → name of its write (the last HISTORY_REVISIONS)
+ *   P logpruned  highest tombstone revision pruned from the log
+ *   P logscan    revision up to which the pruner has looked at the log
  *
  * REDIS_URL may name a standalone server, Sentinels or a Cluster (see
  * redis-connection.ts). In Cluster mode the prefix is a hash tag
@@ -15,7 +18,10 @@
  * hash together.
  *
  * Commands fail fast while disconnected (no offline queue), so a caller learns
- * of an outage at once instead of waiting on a queue.
+ * of an outage at once instead of waiting on a queue. A link that goes silent
+ * (packets dropped, Redis paused) is dropped and redialled once no byte has
+ * come back for `readTimeoutMs` while a reply is awaited; a command with no
+ * answer fails after `writeTimeoutMs`; reconnects back off to at most 200 ms.
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -41,9 +47,20 @@ export interface RedisStoreOptions {
   keyPrefix?: string;
   /** A private CA (PEM) for rediss:// URLs. */
   tlsCa?: string;
+  /**
+   * How long the link may stay silent while a reply is awaited before it is
+   * dropped and redialled (ioredis socketTimeout; default 1000 ms). The
+   * service sets min(MAX_STALENESS_MS, 1000).
+   */
+  readTimeoutMs?: number;
+  /** How long any command may wait for its answer (ioredis commandTimeout; default 3000 ms). */
+  writeTimeoutMs?: number;
   /** Extra ioredis options (tests shorten retry delays). */
   redis?: RedisOptions;
 }
+
+/** Tombstones the pruner looks at per script call (each call is one atomic step in Redis). */
+const PRUNE_BATCH = 1000;
 
 const CONFLICTS = new Set<string>(['consumer_exists', 'credential_conflict', 'consumer_not_found', 'version_conflict']);
 
@@ -57,12 +74,21 @@ export class RedisStore implements ConsumerStore {
   constructor(opts: RedisStoreOptions) {
     const target = parseRedisUrl(opts.url);
     this.#p = effectiveKeyPrefix(target, opts.keyPrefix ?? 'cauthz:');
+    const readTimeout = opts.readTimeoutMs ?? 1000;
     const base: RedisOptions = {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       connectTimeout: 2000,
-      retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2000),
+      // No byte back for this long while a reply is awaited: the link is dead
+      // (dropped packets, a paused Redis) even if TCP has not noticed; redial.
+      socketTimeout: readTimeout,
+      commandTimeout: opts.writeTimeoutMs ?? 3000,
+      // TCP keepalive probes after 5 s idle (the OS default waits 2 hours).
+      keepAlive: 5000,
+      // Short and capped: Redis back means the replica catches up within a
+      // fraction of the staleness bound, not after a long back-off.
+      retryStrategy: (attempt) => Math.min(25 * 2 ** Math.min(attempt, 3), 200),
       ...opts.redis,
     };
     const tls = opts.tlsCa ? { ca: opts.tlsCa } : {};
@@ -71,7 +97,11 @@ export class RedisStore implements ConsumerStore {
     this.#sub = createRedisClient(target, { ...base, enableOfflineQueue: true }, tls);
     this.#client.on('ready', () => this.#events.emit('up'));
     this.#client.on('close', () => {
-      if (!this.#closed) this.#events.emit('down');
+      if (this.#closed) return;
+      this.#events.emit('down');
+      // The subscriber may sit on a link that went silent the same way; notice
+      // of changes must not wait for TCP to find out.
+      if (this.#sub.status === 'ready') this.#sub.disconnect(true);
     });
     // Errors are reported through 'close'/'down' and failed commands.
     this.#client.on('error', () => {});
@@ -215,39 +245,57 @@ export class RedisStore implements ConsumerStore {
     return more ? { items, next: slice[slice.length - 1] } : { items };
   }
 
-  async changesSince(rev: number, limit = 10_000): Promise<ChangeSet> {
-    const [epoch, flat] = await this.#call(async () => {
-      const read = async () => {
-        const out = await this.#client
-          .multi()
-          .get(this.#key('epoch'))
-          .zrangebyscore(this.#key('log'), `(${rev}`, '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
-          .exec();
-        if (!out || out.some(([err]) => err)) throw new Error('MULTI failed');
-        return [out[0]?.[1] as string | null, out[1]?.[1] as string[]] as const;
-      };
+  async changesSince(rev: number, limit = 10_000, token?: string): Promise<ChangeSet> {
+    const keys = [this.#key('epoch'), this.#key('rev'), this.#key('log'), this.#key('hist'), this.#key('logpruned')];
+    type Reply = [string | null, number, number, string | null, string | null, number, string[]];
+    const read = () => this.#client.eval(scripts.CHANGES, keys.length, ...keys, rev, limit) as Promise<Reply>;
+    const [epoch, head, pruned, atRev, atEnd, more, flat] = await this.#call(async () => {
       const first = await read();
-      if (first[0] !== null) return first as readonly [string, string[]];
+      if (first[0] !== null) return first;
       // No data set named yet (new or emptied Redis): name it; SET NX lets one
       // instance win, and the name lives as long as the data does.
       await this.#client.set(this.#key('epoch'), randomUUID(), 'NX');
       const again = await read();
       if (again[0] === null) throw new Error('epoch vanished');
-      return again as readonly [string, string[]];
+      return again;
     });
-    const set: ChangeSet = { epoch, rev, consumers: new Map(), routes: new Map(), more: flat.length / 2 >= limit };
-    if (flat.length === 0) return set;
-    const entities: string[] = [];
-    for (let i = 0; i < flat.length; i += 2) entities.push(flat[i] as string);
-    const values = await this.#call(() => this.#client.mget(...entities.map((e) => this.#key(e))));
-    entities.forEach((entity, i) => {
-      const json = values[i];
-      const id = entity.slice(2);
-      if (entity.startsWith('c:')) set.consumers.set(id, json ? (JSON.parse(json) as ConsumerRecord) : null);
-      else set.routes.set(id, json ? (JSON.parse(json) as RouteRecord) : null);
-    });
-    set.rev = Number(flat[flat.length - 1]);
+    const set: ChangeSet = {
+      epoch: epoch as string,
+      rev,
+      consumers: new Map(),
+      routes: new Map(),
+      more: more === 1,
+      diverged: rev > head || (token !== undefined && atRev !== token),
+      truncated: rev > 0 && rev < pruned,
+    };
+    const end = more === 1 ? Number(flat[flat.length - 1]) : head;
+    if (atEnd !== null) set.token = atEnd;
+    if (flat.length > 0) {
+      const entities: string[] = [];
+      for (let i = 0; i < flat.length; i += 2) entities.push(flat[i] as string);
+      const values = await this.#call(() => this.#client.mget(...entities.map((e) => this.#key(e))));
+      entities.forEach((entity, i) => {
+        const json = values[i];
+        const id = entity.slice(2);
+        if (entity.startsWith('c:')) set.consumers.set(id, json ? (JSON.parse(json) as ConsumerRecord) : null);
+        else set.routes.set(id, json ? (JSON.parse(json) as RouteRecord) : null);
+      });
+    }
+    // Everything up to the head was read (or up to the batch's last entry).
+    if (!set.diverged) set.rev = Math.max(rev, end);
     return set;
+  }
+
+  async pruneChangeLog(upTo: number): Promise<number> {
+    const keys = [this.#key('log'), this.#key('logpruned'), this.#key('logscan'), this.#key('rev')];
+    let dropped = 0;
+    for (;;) {
+      const [n, cursor, bound] = (await this.#call(() =>
+        this.#client.eval(scripts.PRUNE_LOG, keys.length, ...keys, upTo, PRUNE_BATCH, this.#p),
+      )) as [number, number, number];
+      dropped += n;
+      if (cursor >= bound) return dropped;
+    }
   }
 
   async appendAudit(entry: AuditInput): Promise<string> {

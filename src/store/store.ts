@@ -7,6 +7,10 @@
  * of its last change (a change log holding one entry per entity). Readers that
  * cache the whole store ask `changesSince(rev)` and apply what they get, so a
  * lost notification only delays a change until the next poll; it never loses it.
+ *
+ * Entries of deleted entities (tombstones) are pruned once old
+ * (`pruneChangeLog`); the store then remembers the highest revision it pruned,
+ * and a reader behind it is told to reload everything (`truncated`).
  */
 import type { ConsumerRecord, RouteRecord } from '../consumers/model.js';
 
@@ -55,6 +59,27 @@ export interface ChangeSet {
   routes: Map<string, RouteRecord | null>;
   /** True when the set stopped at a batch limit; ask again from `rev`. */
   more: boolean;
+  /**
+   * Names the write that made revision `rev` in this store's history, when
+   * the store keeps such names (Redis does); undefined otherwise. The reader
+   * passes it back with its next `changesSince`, so the store can tell whether
+   * its history still holds that write.
+   */
+  token?: string;
+  /**
+   * The store's history does not continue the caller's: its revision is lower
+   * than the `rev` asked for, or the write the caller saw at `rev` (its
+   * `token`) is not the one the store holds there. The data moved backwards
+   * (a restore from an older snapshot, a failover to a lagging replica): the
+   * reader must reload everything from revision 0.
+   */
+  diverged?: boolean;
+  /**
+   * Tombstones after the `rev` asked for were pruned, so this set cannot bring
+   * a replica at that revision in step: the reader must reload from revision 0.
+   * Never true for `changesSince(0)`.
+   */
+  truncated?: boolean;
 }
 
 export type StoreEvent = 'change' | 'up' | 'down';
@@ -110,8 +135,19 @@ export interface ConsumerStore {
   /** Audit entries, newest first, starting after the entry `before` (a `next` from an earlier page). */
   listAudit(limit: number, before?: string): Promise<Page<AuditEntry>>;
 
-  /** Entities changed after `rev`, in revision order, at most `limit` of them. */
-  changesSince(rev: number, limit?: number): Promise<ChangeSet>;
+  /**
+   * Entities changed after `rev`, in revision order, at most `limit` of them.
+   * `token` is the one the caller got with `rev` (see ChangeSet.token). Cheap
+   * when nothing changed: a reader polls it to confirm it is in step.
+   */
+  changesSince(rev: number, limit?: number, token?: string): Promise<ChangeSet>;
+  /**
+   * Drops the change-log entries of deleted entities (tombstones) whose
+   * revision is at most `upTo`, and raises the pruned-up-to revision to the
+   * highest one dropped (a reader behind it gets `truncated`). Atomic and
+   * idempotent: instances may run it concurrently. Returns how many were dropped.
+   */
+  pruneChangeLog(upTo: number): Promise<number>;
   /**
    * `change`: something was written (maybe by another instance); `down`/`up`:
    * the connection was lost/regained. Returns a function that unsubscribes.

@@ -26,6 +26,7 @@ describe('defaults', () => {
       redisKeyPrefix: 'cauthz:',
       logLevel: 'info',
       syncIntervalMs: 1000,
+      maxStalenessMs: 1000,
       drainMs: 10_000,
       adminTokensFile: undefined,
       adminTokens: [],
@@ -54,6 +55,7 @@ describe('defaults', () => {
       REDIS_KEY_PREFIX: 'app1:',
       LOG_LEVEL: 'debug',
       SYNC_INTERVAL_MS: '50',
+      MAX_STALENESS_MS: '250',
       DRAIN_MS: '0',
     });
     expect(c).toEqual({
@@ -66,6 +68,7 @@ describe('defaults', () => {
       redisKeyPrefix: 'app1:',
       logLevel: 'debug',
       syncIntervalMs: 50,
+      maxStalenessMs: 250,
       drainMs: 0,
       adminTokensFile: undefined,
       adminTokens: [{ name: 'admin', scope: 'read-write', sha256: createHash('sha256').update('x'.repeat(16)).digest('hex') }],
@@ -85,7 +88,7 @@ describe('defaults', () => {
   it('ENV_DOC lists every variable loadConfig reads', () => {
     expect(ENV_DOC.map(([n]) => n).sort()).toEqual(
       ['ADMIN_HOST', 'ADMIN_PORT', 'ADMIN_TOKEN', 'ADMIN_TOKENS_FILE', 'DATA_FILE', 'DRAIN_MS', 'GRPC_HOST', 'GRPC_PORT',
-        'LOG_LEVEL', 'REDIS_KEY_PREFIX', 'REDIS_TLS_CA_FILE', 'REDIS_URL', 'SYNC_INTERVAL_MS', 'WORKERS'].sort(),
+        'LOG_LEVEL', 'MAX_STALENESS_MS', 'REDIS_KEY_PREFIX', 'REDIS_TLS_CA_FILE', 'REDIS_URL', 'SYNC_INTERVAL_MS', 'WORKERS'].sort(),
     );
   });
 });
@@ -109,6 +112,9 @@ describe('each variable invalid in turn: one problem, naming the variable', () =
     ['SYNC_INTERVAL_MS', '10'],
     ['SYNC_INTERVAL_MS', '60001'],
     ['SYNC_INTERVAL_MS', '1e3'],
+    ['MAX_STALENESS_MS', '99'],
+    ['MAX_STALENESS_MS', '600001'],
+    ['MAX_STALENESS_MS', '1s'],
     ['DRAIN_MS', '600001'],
     ['DRAIN_MS', 'soon'],
   ];

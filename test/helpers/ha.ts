@@ -1,11 +1,12 @@
 /**
  * High-availability fixtures built from the system's redis-server and
  * redis-sentinel on free loopback ports: a Sentinel group (primary, replica,
- * three sentinels), a three-node Redis Cluster, and a TCP proxy that cuts one
- * client's connection to Redis while Redis itself stays up.
+ * three sentinels), a three-node Redis Cluster, a TCP proxy that cuts, blackholes
+ * or resets one client's connection to Redis while Redis itself stays up, and
+ * a redis-server that can be paused, snapshotted and restored.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -191,32 +192,68 @@ export async function startCluster(): Promise<RedisCluster> {
   }
 }
 
-/** A TCP proxy in front of one Redis port: `cut()` drops and refuses connections, `restore()` lets them through again. */
+/**
+ * A TCP proxy in front of one Redis port. `cut()` drops and refuses
+ * connections; `blackhole()` stops forwarding bytes either way without closing
+ * anything (a partition that drops packets: no FIN, no RST; new connections
+ * are accepted and hang); `reset()` sends RST on every connection and to every
+ * new one; `restore()` forwards again (a blackholed link resumes with what was
+ * held, as TCP retransmission would deliver it).
+ */
 export interface CutProxy {
   readonly port: number;
   readonly url: string;
   cut(): Promise<void>;
+  blackhole(): void;
+  reset(): void;
   restore(): Promise<void>;
   close(): Promise<void>;
 }
 
+interface Pair {
+  down: Socket;
+  up: Socket | undefined;
+}
+
 export async function startProxy(targetPort: number): Promise<CutProxy> {
   const port = await freePort();
-  const sockets = new Set<Socket>();
+  const pairs = new Set<Pair>();
+  let mode: 'pass' | 'blackhole' | 'reset' = 'pass';
   let server: Server | undefined;
+  const drop = (p: Pair) => {
+    pairs.delete(p);
+    p.down.destroy();
+    p.up?.destroy();
+  };
+  const wire = (p: Pair) => {
+    if (!p.up) {
+      const up = connect(targetPort, '127.0.0.1');
+      up.on('error', () => {});
+      up.on('close', () => drop(p));
+      p.up = up;
+    }
+    p.down.pipe(p.up);
+    p.up.pipe(p.down);
+  };
+  const freeze = (p: Pair) => {
+    p.down.unpipe();
+    p.up?.unpipe();
+    p.down.pause();
+    p.up?.pause();
+  };
   const listen = () =>
     new Promise<void>((resolve, reject) => {
       const s = createServer((down) => {
-        const up = connect(targetPort, '127.0.0.1');
-        for (const sock of [down, up]) {
-          sockets.add(sock);
-          sock.on('close', () => sockets.delete(sock));
-          sock.on('error', () => {});
+        down.on('error', () => {});
+        if (mode === 'reset') {
+          down.resetAndDestroy();
+          return;
         }
-        down.pipe(up);
-        up.pipe(down);
-        down.on('close', () => up.destroy());
-        up.on('close', () => down.destroy());
+        const pair: Pair = { down, up: undefined };
+        pairs.add(pair);
+        down.on('close', () => drop(pair));
+        if (mode === 'pass') wire(pair);
+        else down.pause();
       });
       s.once('error', reject);
       s.listen(port, '127.0.0.1', () => resolve());
@@ -225,9 +262,110 @@ export async function startProxy(targetPort: number): Promise<CutProxy> {
   const cut = async () => {
     const s = server;
     server = undefined;
-    for (const sock of sockets) sock.destroy();
+    for (const p of [...pairs]) drop(p);
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
   };
   await listen();
-  return { port, url: `redis://127.0.0.1:${port}`, cut, restore: listen, close: cut };
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    cut,
+    blackhole() {
+      mode = 'blackhole';
+      for (const p of pairs) freeze(p);
+    },
+    reset() {
+      mode = 'reset';
+      for (const p of [...pairs]) {
+        pairs.delete(p);
+        p.down.resetAndDestroy();
+        p.up?.destroy();
+      }
+    },
+    async restore() {
+      if (!server) await listen();
+      const was = mode;
+      mode = 'pass';
+      if (was === 'blackhole') for (const p of pairs) wire(p);
+    },
+    close: cut,
+  };
+}
+
+/**
+ * A redis-server on a free port whose process the test controls: `signal`
+ * (SIGSTOP/SIGCONT), RDB snapshots (`save()` copies dump.rdb aside,
+ * `restoreSnapshot()` puts it back while stopped), and a stop/start on the
+ * same port, with its data (`persist: 'rdb'`) or empty (`persist: 'none'`).
+ */
+export interface ControlledRedis {
+  readonly port: number;
+  readonly url: string;
+  signal(sig: NodeJS.Signals): void;
+  /** SAVE, then keeps a copy of the snapshot file. */
+  save(): Promise<void>;
+  /** SIGKILL (a crash: nothing saved on the way down). */
+  kill(): Promise<void>;
+  /** While stopped: puts the kept snapshot back as the data file. */
+  restoreSnapshot(): void;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startControlledRedis(opts: { persist: 'rdb' | 'none' }): Promise<ControlledRedis> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'cauthz-redis-ctl-'));
+  let node: (Node & { proc: ChildProcess }) | undefined;
+  const start = async () => {
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'no', '--save', ''];
+    if (opts.persist === 'rdb') args.push('--dbfilename', 'dump.rdb');
+    const proc = spawn('redis-server', args, { stdio: 'ignore' });
+    let exited = false;
+    proc.once('exit', () => (exited = true));
+    await until(async () => {
+      if (exited) throw new Error('redis-server exited at start');
+      return ping(port);
+    }, 5000, 10);
+    node = {
+      port,
+      proc,
+      kill: () =>
+        new Promise<void>((resolve) => {
+          if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+          proc.once('exit', () => resolve());
+          proc.kill('SIGKILL');
+        }),
+    };
+  };
+  await start();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    signal(sig) {
+      node?.proc.kill(sig);
+    },
+    async save() {
+      const c = client(port);
+      try {
+        await c.save();
+      } finally {
+        c.disconnect();
+      }
+      copyFileSync(join(dir, 'dump.rdb'), join(dir, 'snapshot.rdb'));
+    },
+    async kill() {
+      await node?.kill();
+      node = undefined;
+    },
+    restoreSnapshot() {
+      if (node) throw new Error('stop redis-server before restoring a snapshot');
+      copyFileSync(join(dir, 'snapshot.rdb'), join(dir, 'dump.rdb'));
+    },
+    start,
+    async close() {
+      node?.proc.kill('SIGCONT');
+      await node?.kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

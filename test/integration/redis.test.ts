@@ -108,7 +108,7 @@ describe('two instances sharing one Redis', () => {
 describe('the hot path', () => {
   it('after warm-up, Checks (hits and misses) make no Redis call', async () => {
     // A long poll interval so background sync cannot hide in the count.
-    await pair({ SYNC_INTERVAL_MS: '60000' });
+    await pair({ SYNC_INTERVAL_MS: '60000', MAX_STALENESS_MS: '600000' });
     const key = await create(a, 'alice');
     await until(async () => httpStatus(await b.envoy.check(bearer(key))) === 200, 1000);
     const probe = redis.client();

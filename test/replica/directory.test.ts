@@ -67,3 +67,39 @@ describe('Directory, API-key consumers', () => {
     expect(dir.queryNames).toEqual([]);
   });
 });
+
+describe('Directory freshness (the staleness bound)', () => {
+  it('fresh only until the bound after the send time of the last confirmation; never extended backwards', () => {
+    let now = 10_000;
+    const dir = new Directory({ maxStalenessMs: 1000, clock: () => now });
+    expect(dir.isFresh()).toBe(false); // nothing confirmed yet
+    dir.authoritative = true;
+    expect(dir.authoritative).toBe(false); // in step but never confirmed: not authoritative
+    dir.confirm(9_500); // a poll sent 500 ms ago, answered now
+    expect(dir.isFresh()).toBe(true);
+    expect(dir.authoritative).toBe(true);
+    expect(dir.stalenessMs()).toBe(500);
+    now = 10_499;
+    expect(dir.isFresh()).toBe(true);
+    now = 10_500; // 1000 ms after the send, however late the answer came
+    expect(dir.isFresh()).toBe(false);
+    expect(dir.authoritative).toBe(false);
+    dir.confirm(9_000); // a late answer to an older poll does not move freshness back or forth
+    expect(dir.isFresh()).toBe(false);
+    dir.confirm(10_400);
+    expect(dir.isFresh()).toBe(true);
+    dir.expire();
+    expect(dir.isFresh()).toBe(false);
+    expect(dir.isFresh(10_000)).toBe(false);
+  });
+
+  it('without a bound (unit tests, tools) the replica never goes stale by time', () => {
+    const dir = new Directory();
+    expect(dir.isFresh()).toBe(true);
+    dir.expire();
+    expect(dir.isFresh(Number.MAX_VALUE)).toBe(true);
+    dir.authoritative = true;
+    expect(dir.authoritative).toBe(true);
+    expect(dir.maxStalenessMs).toBe(Infinity);
+  });
+});

@@ -257,6 +257,52 @@ function storeContract(label: string, opts: { reopenable: boolean }, make: () =>
       expect(rest.more).toBe(false);
     });
 
+    it('pruneChangeLog drops tombstones up to a revision, once; a reader behind what was pruned is told to reload', async () => {
+      await s.createConsumer(consumer('alice'));
+      await s.createConsumer(consumer('bob'));
+      const reader = (await s.changesSince(0)).rev; // a replica that saw alice and bob
+      await s.deleteConsumer('bob', 1);
+      await s.putRoute(route('chat', ['alice']));
+      await s.deleteRoute('chat');
+      const upTo = (await s.changesSince(0)).rev;
+      await s.createConsumer(consumer('carol'));
+      await s.deleteConsumer('carol', 1); // a tombstone newer than the bound: kept
+      expect(await s.pruneChangeLog(upTo)).toBe(2);
+      expect(await s.pruneChangeLog(upTo)).toBe(0); // idempotent
+
+      const all = await s.changesSince(0);
+      expect(all.truncated ?? false).toBe(false); // a full load never needs tombstones
+      expect([...all.consumers.entries()]).toEqual([['alice', consumer('alice')], ['carol', null]]);
+      expect(all.routes.size).toBe(0);
+      // Behind the pruned deletions: told to reload (it would miss bob's delete).
+      expect((await s.changesSince(reader)).truncated).toBe(true);
+      // At or past them: catch-up is complete and correct.
+      const after = await s.changesSince(upTo);
+      expect(after.truncated ?? false).toBe(false);
+      expect([...after.consumers.entries()]).toEqual([['carol', null]]);
+      // A live entity is never pruned, whatever its age.
+      expect(await s.pruneChangeLog(all.rev + 100)).toBe(1); // carol's tombstone
+      expect([...(await s.changesSince(0)).consumers.keys()]).toEqual(['alice']);
+      expect((await s.changesSince(upTo)).truncated).toBe(true);
+      if (h.reopen) {
+        s = await h.reopen();
+        expect((await s.changesSince(upTo)).truncated).toBe(true); // the watermark is kept
+        expect([...(await s.changesSince(0)).consumers.keys()]).toEqual(['alice']);
+      }
+    });
+
+    it('changesSince: a revision ahead of the store, or another write at it, is `diverged`', async () => {
+      await s.createConsumer(consumer('alice'));
+      const set = await s.changesSince(0);
+      expect(set.diverged ?? false).toBe(false);
+      const same = await s.changesSince(set.rev, undefined, set.token);
+      expect(same.diverged ?? false).toBe(false);
+      expect(same.token).toBe(set.token);
+      // The store is behind what the reader saw (e.g. restored from an older snapshot).
+      expect((await s.changesSince(set.rev + 5)).diverged).toBe(true);
+      if (set.token !== undefined) expect((await s.changesSince(set.rev, undefined, `${set.token}x`)).diverged).toBe(true);
+    });
+
     it('a failed write does not bump the revision', async () => {
       await s.createConsumer(consumer('alice'));
       const { rev } = await s.changesSince(0);
@@ -377,6 +423,35 @@ describe('RedisStore', () => {
   });
   afterAll(async () => {
     await redis.close();
+  });
+
+  it('a history rewritten under the same revision numbers (older snapshot restored, then new writes) is `diverged`', async () => {
+    const keyPrefix = `rw${++n}-${process.pid}:`;
+    const store = new RedisStore({ url: redis.url, keyPrefix });
+    const up = new Promise<void>((resolve) => store.on('up', resolve));
+    store.connect();
+    await up;
+    try {
+      await store.createConsumer(consumer('alice'));
+      await store.createConsumer(consumer('bob'));
+      const seen = await store.changesSince(0); // the replica at bob's revision
+      expect(seen.token).toMatch(/^\d+\.\d+$/);
+      expect((await store.changesSince(seen.rev, undefined, seen.token)).diverged).toBe(false);
+      // What a restore of a snapshot taken before bob looks like: bob gone, the
+      // counter one lower; then another write takes bob's revision number.
+      await admin.del(`${keyPrefix}c:bob`);
+      await admin.zrem(`${keyPrefix}names`, 'bob');
+      await admin.zrem(`${keyPrefix}log`, 'c:bob');
+      await admin.del(`${keyPrefix}k:h-bob`);
+      await admin.hdel(`${keyPrefix}hist`, String(seen.rev));
+      await admin.set(`${keyPrefix}rev`, String(seen.rev - 1));
+      await store.createConsumer(consumer('carol'));
+      const now = await store.changesSince(seen.rev, undefined, seen.token);
+      expect((await store.changesSince(0)).rev).toBe(seen.rev); // same number…
+      expect(now.diverged).toBe(true); // …another write
+    } finally {
+      await store.close();
+    }
   });
 
   storeContract('RedisStore (real redis-server)', { reopenable: true }, async () => {
