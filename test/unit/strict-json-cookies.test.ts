@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cookieValues, cookieWithout } from '../../src/authz/authorizer.js';
-import { parseStrictObject } from '../../src/authz/strict-json.js';
+import { parseStrictObject } from '../../src/consumers/strict-json.js';
 
 describe('parseStrictObject', () => {
   it.each([
