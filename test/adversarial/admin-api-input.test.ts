@@ -20,7 +20,7 @@ afterAll(async () => {
 
 /** Sends raw body bytes as JSON; answers status and parsed body. */
 async function raw(method: string, path: string, body: string | Buffer): Promise<{ status: number; body: any }> {
-  const res = await fetch(`http://127.0.0.1:${t.adminPort}${path}`, { method, headers: { 'content-type': 'application/json' }, body });
+  const res = await fetch(`http://127.0.0.1:${t.adminPort}${path}`, { method, headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : new Uint8Array(body) });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
