@@ -57,22 +57,45 @@ export function publicKeyProblem(enc: Uint8Array): PointProblem | undefined {
   return undefined;
 }
 
+/** 32-byte little-endian encodings (sign bit clear) of the small-order y values. */
+const SMALL_ORDER_Y_BYTES: readonly Uint8Array[] = [...SMALL_ORDER_Y].map((y) => littleEndian(y));
+const P_BYTES = littleEndian(P);
+const L_BYTES = littleEndian(ED25519_L);
+
 /**
- * Cheap checks of a signature's R (no square root): canonical (y < p) and not
- * one of the small-order points. A well-made signature never fails them.
+ * Cheap checks of a signature's R (byte comparisons, no field arithmetic):
+ * canonical (y < p) and not one of the small-order points. A well-made
+ * signature never fails them.
  */
 export function isAcceptableR(enc: Uint8Array): boolean {
   if (enc.length !== 32) return false;
-  const { y } = split(enc);
-  return y < P && !SMALL_ORDER_Y.has(y);
+  if (compare(enc, P_BYTES, 0x7f) >= 0) return false;
+  for (const y of SMALL_ORDER_Y_BYTES) if (compare(enc, y, 0x7f) === 0) return false;
+  return true;
 }
 
 /** True when the little-endian scalar S is canonical (S < L). */
 export function isCanonicalScalar(enc: Uint8Array): boolean {
-  if (enc.length !== 32) return false;
-  let s = 0n;
-  for (let i = 31; i >= 0; i--) s = (s << 8n) | BigInt(enc[i] as number);
-  return s < ED25519_L;
+  return enc.length === 32 && compare(enc, L_BYTES, 0xff) < 0;
+}
+
+/** Compares two 32-byte little-endian numbers, the top byte of `a` masked with `topMask`. */
+function compare(a: Uint8Array, b: Uint8Array, topMask: number): number {
+  for (let i = 31; i >= 0; i--) {
+    const x = i === 31 ? (a[i] as number) & topMask : (a[i] as number);
+    const y = b[i] as number;
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
+}
+
+function littleEndian(v: bigint): Uint8Array {
+  const out = new Uint8Array(32);
+  for (let i = 0; i < 32; i++) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return out;
 }
 
 /** x from y and its sign bit (RFC 8032 §5.1.3 steps 2-4); undefined when no point has this y. */

@@ -7,11 +7,12 @@
  * values are the key byte for byte (no trim: Unicode spaces, BOM, CR/LF, tabs
  * are malformed); `Authorization` is `Bearer`, one space, the key.
  */
+import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Decision } from '../../src/authz/decision.js';
-import { expectAllow, expectDeny, expectGrpcAllow, expectGrpcDeny } from '../helpers/adversary.js';
+import { expectAllow, expectDeny, expectGrpcAllow, expectGrpcDeny, jws } from '../helpers/adversary.js';
 import { startApp, until, type TestApp } from '../helpers/app.js';
-import { harness, type Harness } from '../helpers/jwt.js';
+import { harness, secs, type Harness } from '../helpers/jwt.js';
 
 const BOB = 'bob-custom-key-0001'; // header x-api-key
 const CAROL = 'carol-custom-key-0001'; // query api_key
@@ -20,6 +21,7 @@ const DOT = 'dot-custom-key-00001'; // query api.key
 let ALICE = ''; // bearer, system key
 
 let h: Harness;
+let franToken = '';
 const check = (req: { headers?: Record<string, string>; path?: string }) => h.check(req);
 const enc = (s: string) => [...Buffer.from(s)].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join('');
 
@@ -33,6 +35,12 @@ beforeAll(async () => {
   await custom('carol', CAROL, { in: 'query', name: 'api_key' });
   await custom('tilde', TILDE, { in: 'query', name: 'api~key' });
   await custom('dot', DOT, { in: 'query', name: 'api.key' });
+  const fran = (await h.service.create({
+    name: 'fran',
+    auth: { type: 'jwt', keyType: 'symmetric', token: { in: 'query', name: 'token' }, identity: { value: 'fran-uid' } },
+  })) as { jwks: { keys: Array<{ k: string }> } };
+  const secret = Buffer.from(fran.jwks.keys[0]!.k, 'base64url');
+  franToken = jws({ alg: 'HS256' }, { uid: 'fran-uid', exp: secs(h.clock.now) + 600 }, (i) => createHmac('sha256', secret).update(i).digest());
   await h.sync();
 });
 
@@ -65,6 +73,14 @@ describe('query parameter names are literal', () => {
   ];
   it.each(aliases)('%s → 401 invalid_credential (never forwarded under a name Envoy would not strip)', async (_label, path) => {
     expectDeny(await check({ path }), 'invalid_credential');
+  });
+
+  it("a JWT consumer's query parameter: literal allowed and stripped, an encoded alias refused", async () => {
+    const d = await check({ path: `/x?token=${franToken}` });
+    expectAllow(d, 'fran');
+    expect(stripOf(d)).toEqual({ query: 'token' });
+    expectDeny(await check({ path: `/x?t%6Fken=${franToken}` }), 'invalid_credential');
+    expectDeny(await check({ path: `/x?token=${franToken}&%74oken=x` }), 'invalid_credential');
   });
 
   it('an encoded alias of a credential parameter beside a valid bearer key → invalid_credential', async () => {
