@@ -9,6 +9,9 @@
  * Known answers: RFC 8032 §7.1 TEST 1-3, typed in.
  */
 import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Authorizer } from '../../src/authz/authorizer.js';
 import { verifySignature } from '../../src/authz/jwt.js';
@@ -170,28 +173,33 @@ describe('RSA and EC public keys refused at registration', () => {
   });
 });
 
+/** A JWT consumer record holding an Ed25519 key as an old store could (no registration checks). */
+function weakRecord(x: Buffer): ConsumerRecord {
+  return {
+    id: 'csm_old',
+    name: 'old',
+    description: '',
+    enabled: true,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    updatedAt: '2026-01-01T00:00:00.000Z',
+    version: 1,
+    auth: {
+      type: 'jwt',
+      keyType: 'asymmetric',
+      keys: [{ kid: 'weak', jwk: { kty: 'OKP', kid: 'weak', alg: 'EdDSA', crv: 'Ed25519', x: x.toString('base64url') }, createdAt: '2026-01-01T00:00:00.000Z' }],
+      token: { in: 'header', name: 'authorization', prefix: 'Bearer ', passthrough: false },
+      identity: { claim: 'uid', value: 'old-uid' },
+      claims: { requireExp: true, clockSkewSeconds: 60 },
+      claimsToHeaders: [],
+    },
+  };
+}
+
 describe('a small-order key already in the store (defence in depth at verification)', () => {
   // A Directory fed a record directly, as one written before the registration
   // checks existed would arrive: the key imports (node:crypto takes any 32 bytes).
   function authorizerWith(x: Buffer): Authorizer {
-    const rec: ConsumerRecord = {
-      id: 'csm_old',
-      name: 'old',
-      description: '',
-      enabled: true,
-      createdAt: '2026-01-01T00:00:00.000Z',
-      updatedAt: '2026-01-01T00:00:00.000Z',
-      version: 1,
-      auth: {
-        type: 'jwt',
-        keyType: 'asymmetric',
-        keys: [{ kid: 'weak', jwk: { kty: 'OKP', kid: 'weak', alg: 'EdDSA', crv: 'Ed25519', x: x.toString('base64url') }, createdAt: '2026-01-01T00:00:00.000Z' }],
-        token: { in: 'header', name: 'authorization', prefix: 'Bearer ', passthrough: false },
-        identity: { claim: 'uid', value: 'old-uid' },
-        claims: { requireExp: true, clockSkewSeconds: 60 },
-        claimsToHeaders: [],
-      },
-    };
+    const rec = weakRecord(x);
     const directory = new Directory();
     directory.authoritative = true;
     directory.apply({ epoch: 'e', rev: 1, more: false, consumers: new Map([['old', rec]]), routes: new Map() });
@@ -237,6 +245,24 @@ describe('over the real gRPC server (file store, admin API, official protos)', (
     expect([res.status, res.body?.error?.code, res.body?.error?.field]).toEqual([400, 'invalid_request', 'auth.jwks.keys[0].x']);
     const token = jws({ alg: 'EdDSA', kid: 'weak' }, { uid: 'victim-uid', exp: Math.floor(Date.now() / 1000) + 600 }, Buffer.concat([SMALL_ORDER[0]![1], Buffer.alloc(32)]));
     expectGrpcDeny(await t.envoy.check({ headers: bearer(token) }), 401, 'invalid_credential');
+  });
+
+  it('a small-order key already in a data file (written before the checks) verifies nothing: 401 invalid_credential', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cauthz-weak-'));
+    const dataFile = join(dir, 'consumers.json');
+    const rec = weakRecord(SMALL_ORDER[0]![1]);
+    writeFileSync(dataFile, JSON.stringify({ format: 'consumer-authz/1', epoch: 'weak', rev: 1, consumers: [rec], routes: [], log: { 'c:old': 1 } }), { mode: 0o600 });
+    const old = await startApp({ dataFile });
+    try {
+      await until(() => old.app.directory.size === 1);
+      const later = Math.floor(Date.now() / 1000) + 600;
+      const forged = jws({ alg: 'EdDSA', kid: 'weak' }, { uid: 'old-uid', exp: later }, Buffer.concat([SMALL_ORDER[0]![1], Buffer.alloc(32)]));
+      expectGrpcDeny(await old.envoy.check({ headers: bearer(forged) }), 401, 'invalid_credential');
+      const forged2 = jws({ alg: 'EdDSA', kid: 'weak' }, { uid: 'old-uid', exp: later }, Buffer.concat([BASE_POINT, edEncode(1n)]));
+      expectGrpcDeny(await old.envoy.check({ headers: bearer(forged2) }), 401, 'invalid_credential');
+    } finally {
+      await old.stop();
+    }
   });
 
   it('an RFC 8032 TEST 1 key registers and its token is allowed', async () => {
