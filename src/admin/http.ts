@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { isLoopback } from '../config/config.js';
 import type { ConsumerService } from './consumer-service.js';
+import { duplicateMember } from '../consumers/strict-json.js';
 import { ConsoleFiles, defaultConsoleDir } from './console.js';
 import type { Auditor } from './audit.js';
 import { AdminError, adminErrorOf, invalid } from './errors.js';
@@ -221,12 +222,26 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   if (!/^application\/json\b/i.test(type)) {
     throw new AdminError('unsupported_media_type', 'send the body as JSON with "Content-Type: application/json"');
   }
+  let text: string;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    text = UTF8.decode(Buffer.concat(chunks));
+  } catch {
+    throw invalid('body', 'is not valid UTF-8');
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
   } catch {
     throw invalid('body', 'is not valid JSON');
   }
+  // JSON.parse keeps the last of `{"enabled":true,"enabled":false}`; refuse rather than guess.
+  const dup = duplicateMember(text);
+  if (dup !== undefined) throw invalid(dup, 'is given more than once');
+  return value;
 }
+
+/** Strict UTF-8: a lenient decode would turn bad bytes into U+FFFD and store them. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function errorReply(err: unknown, log: Logger): Reply {
   const refused = adminErrorOf(err);

@@ -16,6 +16,25 @@
  * Where API-key and JWT consumers read the same header or query parameter, a
  * value shaped like a JWS (`eyJ…` with a dot, after an optional scheme word)
  * is taken as a JWT and anything else as an API key.
+ *
+ * One rule for several credentials: every place some consumer reads (and
+ * `Authorization` always) is looked at, and whatever is found there is a
+ * credential. An allow needs every credential found to resolve to the same
+ * credential of the same consumer; anything else found beside it — malformed,
+ * unknown, expired, another consumer's, or the right key in the wrong place —
+ * denies the request (invalid_credential). Since a key or token resolves only
+ * where its consumer reads it, an allowed request carries exactly one
+ * credential, the one its strip instruction removes (a passthrough JWT is
+ * left in place by choice), so no other credential reaches the upstream.
+ *
+ * One rule for what a credential value is: exactly the key, byte for byte.
+ * Header values are not trimmed; a key is 1-512 printable ASCII characters
+ * without space or comma, so a value with spaces, tabs, CR/LF, a BOM or any
+ * other character around or inside it is malformed (invalid_credential).
+ * `Authorization` must be `Bearer` (any case), exactly one space, the key,
+ * nothing after it (Envoy has already removed the optional whitespace HTTP
+ * allows around a field value). Query parameter names are compared literally
+ * (see queryValues), the same literal name the strip instruction removes.
  */
 import { isMalformedSystemKey, keyDigest, MAX_KEY_LENGTH } from '../consumers/api-keys.js';
 import type { CredentialEntry, Directory, JwtConsumer, JwtSource, KeyEntry } from '../replica/directory.js';
@@ -28,7 +47,7 @@ import {
   verifyWithConsumer,
   type ClaimHeaderValue,
 } from './jwt.js';
-import { queryValues, type AuthzRequest } from './request.js';
+import { queryValues, UNUSABLE, type AuthzRequest } from './request.js';
 import { DEFAULT_TOKEN_CACHE_SIZE, TokenCache, tokenHash } from './token-cache.js';
 
 export interface AuthorizerOptions {
@@ -52,7 +71,9 @@ interface Match {
 /** What one credential found in the request resolved to. */
 type Resolved = Match | 'invalid' | 'unknown' | 'expired';
 
-const BEARER = /^Bearer +([^\s,]+) *$/i;
+const BEARER = /^Bearer ([\x21-\x2b\x2d-\x7e]+)$/i;
+/** What an API key can be made of (see customKeyProblem; system keys are a subset). */
+const KEY_CHARS = /^[\x21-\x2b\x2d-\x7e]+$/;
 
 /** Where an API key was read: the consumer's source key it must match, and what to strip. */
 interface KeySource {
@@ -111,13 +132,17 @@ export class Authorizer {
     for (const name of dir.headerNames) {
       const v = req.headers[name];
       if (v === undefined || (hasSource(jwtHeaders, name) && JWS_VALUE.test(v))) continue;
-      found.push(this.#resolveKey(v.trim(), this.#source('header', name)));
+      found.push(this.#resolveKey(v, this.#source('header', name)));
     }
     const hasQuery = req.path.includes('?');
     if (hasQuery) {
       for (const name of dir.queryNames) {
         const vs = queryValues(req.path, name);
         if (vs === undefined) continue;
+        if (vs === UNUSABLE) {
+          found.push('invalid');
+          continue;
+        }
         if (vs.length === 1 && hasSource(jwtQueries, name) && JWS_VALUE.test(vs[0] as string)) continue;
         found.push(vs.length === 1 ? this.#resolveKey(vs[0] as string, this.#source('query', name)) : 'invalid');
       }
@@ -135,7 +160,7 @@ export class Authorizer {
       for (const src of jwtQueries) {
         const vs = queryValues(req.path, src.name);
         if (vs === undefined) continue;
-        if (vs.length !== 1) {
+        if (vs === UNUSABLE || vs.length !== 1) {
           found.push('invalid');
           continue;
         }
@@ -177,7 +202,8 @@ export class Authorizer {
       if (!match && unknown && !dir.authoritative) return deny('authz_unavailable');
       return deny('invalid_credential');
     }
-    if (expired) return deny('invalid_credential'); // a good credential beside an expired one: ambiguous
+    // A good credential beside an expired or unknown one: ambiguous (see the rule at the top).
+    if (expired || unknown) return deny('invalid_credential');
 
     // A JWT verified while the consumer changed (disabled, key removed…) is
     // judged again against the current version.
@@ -218,7 +244,7 @@ export class Authorizer {
   }
 
   #resolveKey(value: string, source: KeySource): Resolved {
-    if (value.length === 0 || value.length > MAX_KEY_LENGTH || value.includes(',')) return 'invalid';
+    if (value.length === 0 || value.length > MAX_KEY_LENGTH || !KEY_CHARS.test(value)) return 'invalid';
     if (isMalformedSystemKey(value)) return 'invalid';
     const entry: KeyEntry | undefined = this.#dir.byKeyDigest(keyDigest(value));
     if (!entry) return 'unknown';

@@ -17,10 +17,11 @@
  * or a time claim that is not a number, is a bad token (→ invalid_credential).
  */
 import { constants, createHmac, KeyObject, timingSafeEqual, verify } from 'node:crypto';
+import { isAcceptableR, isCanonicalScalar, publicKeyProblem } from '../consumers/ed25519-point.js';
 import { ALL_ALGS } from '../consumers/jwks.js';
 import type { JwtAuth } from '../consumers/model.js';
 import type { JwtConsumer, JwtKeyEntry } from '../replica/directory.js';
-import { parseStrictObject } from './strict-json.js';
+import { parseStrictObject } from '../consumers/strict-json.js';
 
 /** Longest token looked at; longer ones are refused unread. */
 export const MAX_TOKEN_LENGTH = 8192;
@@ -52,7 +53,10 @@ export function decodeUntrusted(token: string): UntrustedToken | undefined {
   const h = canonical(token.slice(0, d1));
   const p = canonical(token.slice(d1 + 1, d2));
   if (h === undefined || p === undefined || canonical(token.slice(d2 + 1)) === undefined) return undefined;
-  const header = parseStrictObject(h.toString('utf8'));
+  const headerText = utf8(h);
+  const payloadText = utf8(p);
+  if (headerText === undefined || payloadText === undefined) return undefined;
+  const header = parseStrictObject(headerText);
   if (!header) return undefined;
   const alg = header.alg;
   if (typeof alg !== 'string' || !ALL_ALGS.has(alg)) return undefined;
@@ -60,9 +64,24 @@ export function decodeUntrusted(token: string): UntrustedToken | undefined {
   if (Object.hasOwn(header, 'b64') && header.b64 !== true) return undefined;
   const kid = header.kid;
   if (kid !== undefined && (typeof kid !== 'string' || kid.length === 0 || kid.length > MAX_KID_LENGTH)) return undefined;
-  const payload = parseStrictObject(p.toString('utf8'));
+  const payload = parseStrictObject(payloadText);
   if (!payload) return undefined;
   return { alg, kid, payload };
+}
+
+/**
+ * Strict UTF-8 (RFC 7515 §2: the segments are UTF-8). A lenient decode turns
+ * bad bytes into U+FFFD, so two different payloads would read the same; a BOM
+ * is kept, and then is not JSON.
+ */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+function utf8(b: Buffer): string | undefined {
+  try {
+    return UTF8.decode(b);
+  } catch {
+    return undefined;
+  }
 }
 
 /** base64url without padding whose decoding re-encodes to the same text (no malleable trailing bits). */
@@ -134,6 +153,12 @@ const DIGEST: Readonly<Record<string, string>> = {
 };
 /** JWS ECDSA signatures are r||s, each as long as the curve's field (RFC 7518 §3.4). */
 const ECDSA_LENGTH: Readonly<Record<string, number>> = { ES256: 64, ES384: 96, ES512: 132 };
+/** The group orders n of P-256, P-384 and P-521. */
+const ECDSA_ORDER: Readonly<Record<string, bigint>> = {
+  ES256: 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n,
+  ES384: 0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973n,
+  ES512: 0x01ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409n,
+};
 
 /**
  * Checks a JWS signature over `signingInput` with a key bound to `alg` (the
@@ -141,6 +166,17 @@ const ECDSA_LENGTH: Readonly<Record<string, number>> = { ES256: 64, ES384: 96, E
  * for exactly that algorithm). Synchronous node:crypto calls: verifying this
  * way costs the signature math and little else. Never throws for a bad
  * signature; answers false.
+ *
+ * Non-canonical forms are refused before the math, whatever OpenSSL would do:
+ *   EdDSA  a public key that is not a canonical prime-order point (checked once
+ *          per key: keys stored before that check was made), a signature that
+ *          is not 64 bytes, R non-canonical or of small order, S >= L;
+ *   ES*    not exactly r||s of the curve's size (so DER is refused), r or s
+ *          zero or >= n. A high-S signature (s > n/2) is accepted: it is the
+ *          same signature's mirror, valid ECDSA, and JWS does not ask for low S;
+ *          malleability is not a forgery, and a token is never identified by
+ *          its signature bytes alone (the cache key is the whole token);
+ *   RS/PS* a signature not exactly as long as the modulus.
  */
 export function verifySignature(alg: string, key: KeyObject, signingInput: string, signature: Buffer): boolean {
   const digest = DIGEST[alg];
@@ -150,26 +186,51 @@ export function verifySignature(alg: string, key: KeyObject, signingInput: strin
       return signature.length === mac.length && timingSafeEqual(signature, mac);
     }
     const data = Buffer.from(signingInput, 'latin1');
-    if (alg === 'EdDSA') return key.asymmetricKeyType === 'ed25519' && verify(null, data, key, signature);
-    if (digest === undefined) return false;
-    if (alg.startsWith('RS')) return key.asymmetricKeyType === 'rsa' && verify(digest, data, key, signature);
-    if (alg.startsWith('PS')) {
+    if (alg === 'EdDSA') {
       return (
-        (key.asymmetricKeyType === 'rsa' || key.asymmetricKeyType === 'rsa-pss') &&
-        verify(digest, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }, signature)
+        key.asymmetricKeyType === 'ed25519' &&
+        signature.length === 64 &&
+        isAcceptableR(signature.subarray(0, 32)) &&
+        isCanonicalScalar(signature.subarray(32)) &&
+        isAcceptableEd25519Key(key) &&
+        verify(null, data, key, signature)
       );
     }
+    if (digest === undefined) return false;
+    if (alg.startsWith('RS') || alg.startsWith('PS')) {
+      const type = key.asymmetricKeyType;
+      if (type !== 'rsa' && (type !== 'rsa-pss' || alg.startsWith('RS'))) return false;
+      const bits = key.asymmetricKeyDetails?.modulusLength;
+      if (bits === undefined || signature.length !== Math.ceil(bits / 8)) return false;
+      if (alg.startsWith('RS')) return verify(digest, data, key, signature);
+      return verify(digest, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }, signature);
+    }
     if (alg.startsWith('ES')) {
-      return (
-        key.asymmetricKeyType === 'ec' &&
-        signature.length === ECDSA_LENGTH[alg] &&
-        verify(digest, data, { key, dsaEncoding: 'ieee-p1363' }, signature)
-      );
+      const size = ECDSA_LENGTH[alg] as number;
+      const n = ECDSA_ORDER[alg] as bigint;
+      if (key.asymmetricKeyType !== 'ec' || signature.length !== size) return false;
+      const r = BigInt(`0x${signature.subarray(0, size / 2).toString('hex')}`);
+      const s = BigInt(`0x${signature.subarray(size / 2).toString('hex')}`);
+      if (r === 0n || s === 0n || r >= n || s >= n) return false;
+      return verify(digest, data, { key, dsaEncoding: 'ieee-p1363' }, signature);
     }
     return false;
   } catch {
     return false;
   }
+}
+
+const ed25519Checked = new WeakMap<KeyObject, boolean>();
+
+/** An Ed25519 key's point checks (see ed25519-point.ts), made once per key object. */
+function isAcceptableEd25519Key(key: KeyObject): boolean {
+  let ok = ed25519Checked.get(key);
+  if (ok === undefined) {
+    const x = key.export({ format: 'jwk' }).x;
+    ok = typeof x === 'string' && publicKeyProblem(Buffer.from(x, 'base64url')) === undefined;
+    ed25519Checked.set(key, ok);
+  }
+  return ok;
 }
 
 /** Checks a verified payload against the consumer's identity and claims policy. */

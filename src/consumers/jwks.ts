@@ -7,7 +7,8 @@
  *   oct (symmetric consumers only)  HS256
  *   RSA, ≥2048 and ≤8192 bits       the JWK's `alg` (RS256/384/512, PS256/384/512), RS256 when absent
  *   EC P-256 / P-384 / P-521         ES256 / ES384 / ES512 (a JWK `alg` must agree with the curve)
- *   OKP Ed25519                      EdDSA
+ *   OKP Ed25519                      EdDSA (x a canonical point of the prime-order subgroup:
+ *                                    small-order, non-canonical and off-curve encodings refused)
  * So `none` is never accepted, HS* never verifies with an asymmetric key, and
  * PS* needs a JWK that says so. Keys are never fetched: `x5u`/`jku` are refused
  * here and in token headers.
@@ -15,6 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, importJWK } from 'jose';
 import { invalid } from './errors.js';
+import { publicKeyProblem } from './ed25519-point.js';
 import type { JwsAlg, StoredJwk } from './model.js';
 
 /** Algorithms a JWT may name, by key type. */
@@ -79,7 +81,9 @@ export async function publicJwk(input: unknown, field: string): Promise<StoredJw
   }
   const b64 = (m: string): string => {
     const v = jwk[m];
-    if (typeof v !== 'string' || !B64URL_RE.test(v)) throw invalid(`${field}.${m}`, 'is required and must be base64url');
+    if (typeof v !== 'string' || !isCanonicalBase64url(v)) {
+      throw invalid(`${field}.${m}`, 'is required and must be canonical base64url (no padding, no "+" or "/", unused bits zero)');
+    }
     return v;
   };
 
@@ -87,6 +91,9 @@ export async function publicJwk(input: unknown, field: string): Promise<StoredJw
   if (kty === 'RSA') {
     const n = b64('n');
     const e = b64('e');
+    // RFC 7518 §6.3.1: n and e are unsigned big-endian integers without leading zero octets.
+    if (Buffer.from(n, 'base64url')[0] === 0) throw invalid(`${field}.n`, 'must not start with a zero octet');
+    if (Buffer.from(e, 'base64url')[0] === 0) throw invalid(`${field}.e`, 'must not start with a zero octet');
     const bits = bitLength(Buffer.from(n, 'base64url'));
     if (bits < MIN_RSA_BITS) throw invalid(`${field}.n`, `RSA keys must have at least ${MIN_RSA_BITS} bits (this one has ${bits})`);
     if (bits > MAX_RSA_BITS) throw invalid(`${field}.n`, `RSA keys must have at most ${MAX_RSA_BITS} bits`);
@@ -108,7 +115,10 @@ export async function publicJwk(input: unknown, field: string): Promise<StoredJw
   } else {
     if (jwk.crv !== 'Ed25519') throw invalid(`${field}.crv`, 'must be "Ed25519"');
     if (jwk.alg !== undefined && jwk.alg !== 'EdDSA') throw invalid(`${field}.alg`, 'must be "EdDSA" for an Ed25519 key');
-    out = { kty, alg: 'EdDSA', crv: 'Ed25519', x: b64('x') };
+    const x = b64('x');
+    const problem = publicKeyProblem(Buffer.from(x, 'base64url'));
+    if (problem) throw invalid(`${field}.x`, ED25519_PROBLEMS[problem]);
+    out = { kty, alg: 'EdDSA', crv: 'Ed25519', x };
   }
 
   let kid: string;
@@ -145,6 +155,20 @@ export async function importVerifyKey(k: StoredJwk): Promise<CryptoKey> {
   const key = await importJWK(material, k.alg, { extractable: false });
   if (key instanceof Uint8Array) throw new TypeError('expected an asymmetric key');
   return key;
+}
+
+const ED25519_PROBLEMS: Readonly<Record<NonNullable<ReturnType<typeof publicKeyProblem>>, string>> = {
+  length: 'must be 32 bytes (an encoded Ed25519 point)',
+  'non-canonical': 'is a non-canonical point encoding (y is not below 2^255 - 19)',
+  'not-on-curve': 'is not a point on the Ed25519 curve',
+  'small-order': 'is a small-order point (order 1, 2, 4 or 8): tokens for it can be forged without a private key',
+  'mixed-order': 'is not in the prime-order subgroup (it has a small-order component)',
+};
+
+/** base64url without padding whose decoding re-encodes to the same text (no malleable trailing bits). */
+export function isCanonicalBase64url(v: string): boolean {
+  if (!B64URL_RE.test(v) || v.length % 4 === 1) return false;
+  return Buffer.from(v, 'base64url').toString('base64url') === v;
 }
 
 function bitLength(b: Buffer): number {

@@ -96,15 +96,52 @@ export function credentialSource(v: unknown, field: string): CredentialSource {
   }
 }
 
-const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+/**
+ * RFC 3339 `date-time` (§5.6): full-date "T" full-time, seconds required,
+ * optional fraction, "Z" or a ±hh:mm offset. Upper-case T and Z only.
+ */
+const RFC3339_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(?:Z|([+-])(\d{2}):(\d{2}))$/;
+
+/**
+ * Epoch ms of an RFC 3339 timestamp, or undefined when it is not one or names
+ * an instant that does not exist. Every field is range-checked instead of
+ * being left to Date.parse, which rolls `2030-02-30` over into March: month
+ * 1-12, day within the month (Feb 29 only in leap years), hour 0-23, minute
+ * 0-59, second 0-59 (a leap second cannot be placed, so 60 is refused), offset
+ * at most 23:59. The fraction is kept to the millisecond.
+ */
+export function parseRfc3339(v: string): number | undefined {
+  const m = RFC3339_RE.exec(v);
+  if (!m) return undefined;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined;
+  if (hour > 23 || minute > 59 || second > 59) return undefined;
+  let offsetMin = 0;
+  if (m[8] !== undefined) {
+    const oh = Number(m[9]);
+    const om = Number(m[10]);
+    if (oh > 23 || om > 59) return undefined;
+    offsetMin = (m[8] === '-' ? -1 : 1) * (oh * 60 + om);
+  }
+  const ms = m[7] === undefined ? 0 : Math.floor(Number(`0${m[7]}`) * 1000);
+  const local = Date.UTC(year, month - 1, day, hour, minute, second, ms);
+  // Date.UTC maps years 0-99 to 1900-1999; such dates are not worth supporting.
+  if (year < 1970) return undefined;
+  return local - offsetMin * 60_000;
+}
+
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
 
 /** An optional future instant, normalised to ISO-8601 UTC. */
 export function expiresAt(v: unknown, field: string, nowMs: number): string | null {
   if (v === undefined || v === null) return null;
-  if (typeof v !== 'string' || !ISO_RE.test(v) || Number.isNaN(Date.parse(v))) {
-    throw invalid(field, 'must be an ISO-8601 date-time with a time zone, e.g. 2027-01-31T00:00:00Z');
+  const ms = typeof v === 'string' ? parseRfc3339(v) : undefined;
+  if (ms === undefined) {
+    throw invalid(field, 'must be an RFC 3339 date-time that exists, with seconds and a time zone, e.g. 2027-01-31T00:00:00Z');
   }
-  const ms = Date.parse(v);
   if (ms <= nowMs) throw invalid(field, 'must be in the future');
   return new Date(ms).toISOString();
 }

@@ -238,12 +238,10 @@ describe('ambiguous requests are refused', () => {
     expect(reason(check({ headers: { 'x-api-key': BOB_KEY }, path: `/x?api_key=${q(CAROL_KEY)}` }))).toBe('invalid_credential');
   });
 
-  it('a valid credential plus a value no consumer owns: allowed on the valid one (current design; only that one is stripped)', () => {
-    // Documented behaviour, not a contract clause: an unknown value in another
-    // consumer's source may be the upstream's own header, so it is not a reason to refuse.
-    const d = check({ headers: { ...bearer(ALICE_KEY), 'x-api-key': 'nobody-has-this-key-0001' } });
-    expect(allowedAs(d)).toBe('alice');
-    expect(d.allow && d.strip).toEqual({ header: 'authorization' });
+  it('a valid credential plus a value no consumer owns is invalid (one rule: every credential found must resolve to the same one)', () => {
+    // Until issue 10 this was allowed, and the unknown value went upstream unstripped.
+    expect(reason(check({ headers: { ...bearer(ALICE_KEY), 'x-api-key': 'nobody-has-this-key-0001' } }))).toBe('invalid_credential');
+    expect(reason(check({ headers: { 'x-api-key': BOB_KEY, authorization: 'Bearer nobody-has-this-key-0001' } }))).toBe('invalid_credential');
   });
 
   it('the same query parameter twice (even with the same value, even with an encoded name)', () => {

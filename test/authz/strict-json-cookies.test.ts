@@ -1,6 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { cookieValues, cookieWithout } from '../../src/authz/authorizer.js';
-import { parseStrictObject } from '../../src/authz/strict-json.js';
+import { duplicateMember, parseStrictObject } from '../../src/consumers/strict-json.js';
+
+describe('duplicateMember: the path of the first repeated name', () => {
+  it.each([
+    ['{"enabled":true,"enabled":false}', 'enabled'],
+    ['{"a":{"b":1,"c":{"d":1,"d":2}}}', 'a.c.d'],
+    ['{"k":[1,{"x":"[,]"},{"y":1,"y":2}]}', 'k[2].y'],
+    ['{"k":[[1,2],[3,{"z":[{},{"q":1,"q":1}]}]]}', 'k[1][1].z[1].q'],
+    ['{"a":"{\\"a\\":1}","b":1,"a\u0000":1,"\u0062":2}', 'b'],
+    ['[{"a":1},{"a":1}]', undefined],
+    ['{"a":{"a":{"a":1}},"b":[{"a":1},{"a":2}]}', undefined],
+  ])('%s → %s', (text, path) => {
+    expect(duplicateMember(text)).toBe(path);
+  });
+});
 
 describe('parseStrictObject', () => {
   it.each([
