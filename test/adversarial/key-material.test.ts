@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Authorizer } from '../../src/authz/authorizer.js';
 import { verifySignature } from '../../src/authz/jwt.js';
-import { AdminError } from '../../src/admin/errors.js';
+import { InvalidInputError } from '../../src/consumers/errors.js';
 import type { ConsumerRecord } from '../../src/consumers/model.js';
 import { Directory } from '../../src/replica/directory.js';
 import {
@@ -51,14 +51,14 @@ beforeAll(async () => {
   exp = secs(h.clock.now) + 600;
 });
 
-/** Registers an asymmetric consumer with one JWK; answers the AdminError field, or 'created'. */
+/** Registers an asymmetric consumer with one JWK; answers the field the model's input error names, or 'created'. */
 async function register(jwk: unknown): Promise<string> {
   const name = `km-${++seq}`;
   try {
     await h.service.create({ name, auth: { type: 'jwt', keyType: 'asymmetric', jwks: { keys: [jwk] }, identity: { value: `${name}-uid` } } });
     return 'created';
   } catch (err) {
-    if (err instanceof AdminError && err.code === 'invalid_request') return err.field ?? '(no field)';
+    if (err instanceof InvalidInputError) return err.field;
     throw err;
   }
 }
