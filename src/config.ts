@@ -29,6 +29,8 @@ export interface Config {
   readonly syncIntervalMs: number;
   /** How long SIGTERM waits for in-flight calls. */
   readonly drainMs: number;
+  /** After SIGTERM: how long health reports NOT_SERVING while Checks are still served, before the drain. */
+  readonly lameDuckMs: number;
   /** Processes serving the same ports (node:cluster); more than 1 needs REDIS_URL. */
   readonly workers: number;
 }
@@ -59,6 +61,7 @@ export const ENV_DOC: ReadonlyArray<readonly [string, string, string]> = [
   ['LOG_LEVEL', 'info', `pino level: ${LEVELS.join(', ')}`],
   ['SYNC_INTERVAL_MS', '1000', 'bound on how late a change arrives when its notification is lost'],
   ['DRAIN_MS', '10000', 'how long SIGTERM waits for in-flight calls'],
+  ['LAME_DUCK_MS', '5000', 'after SIGTERM: gRPC health NOT_SERVING and /readyz 503 at once, Checks still answered this long (so Envoy\'s health check moves traffic away), then the drain; 0 drains at once'],
   ['WORKERS', '1', 'processes serving the same ports (node:cluster) on multi-core machines; >1 needs REDIS_URL'],
 ];
 
@@ -165,6 +168,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel,
     syncIntervalMs: int('SYNC_INTERVAL_MS', 1000, 50, 60_000),
     drainMs: int('DRAIN_MS', 10_000, 0, 600_000),
+    lameDuckMs: int('LAME_DUCK_MS', 5_000, 0, 600_000),
     workers: int('WORKERS', 1, 1, 64),
   };
   if (config.workers > 1 && redisUrl === undefined) {
