@@ -10,7 +10,7 @@ import { App, StartupError } from './app.js';
 import { runPrimary } from './cluster.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './log.js';
-import { DataFileError } from './store/file-store.js';
+import { DataFileError, fileIoStuck } from './store/file-store.js';
 
 /** Extra time past LAME_DUCK_MS + DRAIN_MS before a stuck shutdown is cut short (exit 1). */
 const SHUTDOWN_SLACK_MS = 5_000;
@@ -48,13 +48,13 @@ async function main(): Promise<void> {
     // Bounded whatever the store does (a write stuck in the kernel, a Redis that does not answer).
     setTimeout(() => {
       running.logger.error({ drainMs: config.drainMs }, 'shutdown did not finish in time; exiting');
-      process.exit(1);
+      exit(1);
     }, config.drainMs + SHUTDOWN_SLACK_MS).unref();
     running.stop().then(
-      () => process.exit(0),
+      () => exit(0),
       (err) => {
         running.logger.error({ err }, 'shutdown failed');
-        process.exit(1);
+        exit(1);
       },
     );
   };
@@ -74,6 +74,20 @@ async function main(): Promise<void> {
 
 function fail(message: string, code: number): never {
   process.stderr.write(`consumer-authz: ${message}\n`);
+  return exit(code);
+}
+
+/**
+ * process.exit, unless a data-file operation is stuck in the kernel: exit()
+ * would then wait for it forever, so the process ends by the default action
+ * of SIGTERM instead (status 143), which waits for nothing.
+ */
+function exit(code: number): never {
+  if (fileIoStuck()) {
+    process.stderr.write('consumer-authz: a data file operation is stuck in the kernel (hung mount?); ending the process without waiting for it\n');
+    process.removeAllListeners('SIGTERM');
+    process.kill(process.pid, 'SIGTERM');
+  }
   process.exit(code);
 }
 

@@ -185,6 +185,9 @@ function isStale(h: Holder, me: Holder): boolean {
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') return true;
     return false; // EPERM: alive, another user's
   }
+  // Killed but not yet reaped by its parent (a zombie) holds nothing.
+  const state = procStat(h.pid)?.[0];
+  if (state === 'Z' || state === 'X') return true;
   // Alive: the same process, or the pid reused by another one since.
   const start = procStart(h.pid);
   return h.procStart !== undefined && start !== undefined && start !== h.procStart;
@@ -212,13 +215,17 @@ function self(): Holder {
   };
 }
 
-/** Field 22 (starttime) of /proc/<pid>/stat; undefined off Linux. */
-function procStart(pid: number): string | undefined {
+/** Fields 3… of /proc/<pid>/stat (state first); undefined off Linux. */
+function procStat(pid: number): string[] | undefined {
   const stat = readText(`/proc/${pid}/stat`);
   if (stat === undefined) return undefined;
   // The command name (field 2) is in parentheses and may contain spaces.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return fields[19];
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** Field 22 (starttime) of /proc/<pid>/stat; undefined off Linux. */
+function procStart(pid: number): string | undefined {
+  return procStat(pid)?.[19];
 }
 
 function readText(path: string): string | undefined {

@@ -90,11 +90,37 @@ function describeErrno(err: unknown): string {
   return `${code}: ${ERRNO_TEXT[code] ?? 'unexpected error'}`;
 }
 
+/** File operations that outlived their time bound and still have not returned (see `fileIoStuck`). */
+let stuckOps = 0;
+
+/**
+ * True while a file operation is stuck in the kernel (a hung NFS or FUSE
+ * mount, a FIFO where the data file should be). process.exit() would then
+ * wait for it forever (libuv joins its thread pool at exit), so the caller
+ * must end the process another way.
+ */
+export function fileIoStuck(): boolean {
+  return stuckOps > 0;
+}
+
 /** Rejects with ETIMEDOUT when `p` takes longer than `ms` (the operation itself cannot be cancelled). */
 function within<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  let settled = false;
+  let late = false;
+  const done = () => {
+    settled = true;
+    if (late) stuckOps--;
+  };
+  p.then(done, done);
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })), ms);
+    timer = setTimeout(() => {
+      if (!settled) {
+        late = true;
+        stuckOps++;
+      }
+      reject(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }));
+    }, ms);
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
@@ -431,12 +457,10 @@ async function checkPlace(path: string): Promise<void> {
     } catch (err) {
       if (err instanceof DataFileError) throw err;
       const code = errnoOf(err);
-      if (code === 'ENOENT' && dirname(ancestor) !== ancestor) {
+      // Missing, or under something that is not a directory: look further up for the culprit.
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && dirname(ancestor) !== ancestor) {
         ancestor = dirname(ancestor);
         continue;
-      }
-      if (code === 'ENOTDIR') {
-        throw new DataFileError(`DATA_FILE=${path}: a part of its folder ${dir} is a file, not a directory; choose a DATA_FILE whose folder is a directory (or can be created)`);
       }
       throw new DataFileError(`DATA_FILE=${path}: its folder ${ancestor} cannot be read (${describeErrno(err)}); ${fixFor(err)}`);
     }
