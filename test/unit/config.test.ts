@@ -28,6 +28,7 @@ describe('defaults', () => {
       logLevel: 'info',
       syncIntervalMs: 1000,
       drainMs: 10_000,
+      lameDuckMs: 5_000,
       adminTokensFile: undefined,
       adminTokens: [],
       redisTlsCa: undefined,
@@ -57,6 +58,7 @@ describe('defaults', () => {
       LOG_LEVEL: 'debug',
       SYNC_INTERVAL_MS: '50',
       DRAIN_MS: '0',
+      LAME_DUCK_MS: '0',
     });
     expect(c).toEqual({
       grpcHost: '127.0.0.1',
@@ -70,6 +72,7 @@ describe('defaults', () => {
       logLevel: 'debug',
       syncIntervalMs: 50,
       drainMs: 0,
+      lameDuckMs: 0,
       adminTokensFile: undefined,
       adminTokens: [{ name: 'admin', scope: 'read-write', sha256: createHash('sha256').update('x'.repeat(16)).digest('hex') }],
       redisTlsCa: undefined,
@@ -88,7 +91,7 @@ describe('defaults', () => {
   it('ENV_DOC lists every variable loadConfig reads', () => {
     expect(ENV_DOC.map(([n]) => n).sort()).toEqual(
       ['ADMIN_HOST', 'ADMIN_PORT', 'ADMIN_TOKEN', 'ADMIN_TOKENS_FILE', 'DATA_FILE', 'DRAIN_MS', 'GRPC_HOST', 'GRPC_PORT',
-        'LOG_LEVEL', 'REDIS_KEY_PREFIX', 'REDIS_TLS_CA_FILE', 'REDIS_URL', 'SYNC_INTERVAL_MS', 'WORKERS'].sort(),
+        'LAME_DUCK_MS', 'LOG_LEVEL', 'REDIS_KEY_PREFIX', 'REDIS_TLS_CA_FILE', 'REDIS_URL', 'SYNC_INTERVAL_MS', 'WORKERS'].sort(),
     );
   });
 });
@@ -114,6 +117,8 @@ describe('each variable invalid in turn: one problem, naming the variable', () =
     ['SYNC_INTERVAL_MS', '1e3'],
     ['DRAIN_MS', '600001'],
     ['DRAIN_MS', 'soon'],
+    ['LAME_DUCK_MS', '600001'],
+    ['LAME_DUCK_MS', '5s'],
   ];
   it.each(cases)('%s=%j', (name, value) => {
     // a token keeps a bad ADMIN_HOST from also raising the loopback rule
