@@ -34,7 +34,7 @@ async function main(): Promise<void> {
     await app.start();
   } catch (err) {
     // Release what was taken (the DATA_FILE lock), bounded; then one line.
-    await app?.store.close().catch(() => undefined);
+    if (app) await Promise.race([app.store.close().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
     startFailed(err);
   }
   const running = app;
