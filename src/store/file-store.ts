@@ -395,7 +395,12 @@ export class FileStore implements ConsumerStore {
       const id = String(++this.#auditSeq);
       this.#audit.push({ id, ...entry });
       if (this.#audit.length > AUDIT_MAX_ENTRIES) this.#audit.splice(0, this.#audit.length - AUDIT_MAX_ENTRIES);
-      await this.#persist();
+      try {
+        await this.#persist();
+      } catch (err) {
+        throw this.#failed(err);
+      }
+      this.#recovered();
       return id;
     });
     this.#queue = run.catch(() => undefined);

@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../helpers/app.js';
 import { EnvoyClient, httpStatus } from '../helpers/envoy.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { createServer } from 'node:net';
+import { freePort, startRedis, type TestRedis } from '../helpers/redis.js';
 import { startService, type Service } from '../helpers/service.js';
 
 const healthPkg = grpc.loadPackageDefinition(loadSync(healthProtoPath, { keepCase: true, enums: String })) as any;
@@ -148,4 +149,18 @@ describe('WORKERS=2: the primary forwards SIGTERM; each worker is a lame duck, t
     expect(during.length).toBeGreaterThan(50);
     expect(during.filter((x) => !x.ok)).toEqual([]);
   }, 40_000);
+
+  it('a worker that cannot start (GRPC_PORT in use) is not forked again: the primary exits 2 with the one line', async () => {
+    const port = await freePort();
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(port, '127.0.0.1', () => r()));
+    try {
+      const svc = await startService({ WORKERS: '2', REDIS_URL: redis.url, GRPC_PORT: String(port) });
+      expect(await svc.exited).toBe(2);
+      expect(svc.err()).toContain(`consumer-authz: GRPC_PORT=${port}: address 127.0.0.1:${port} is already in use; stop the other process or choose another port`);
+      expect(svc.err()).not.toMatch(/^\s+at /m);
+    } finally {
+      blocker.close();
+    }
+  });
 });
