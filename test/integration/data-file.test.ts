@@ -91,7 +91,7 @@ describe('one process per DATA_FILE', () => {
   }, 60_000);
 });
 
-describe('a corrupt DATA_FILE', () => {
+describe.concurrent('a corrupt DATA_FILE', () => {
   it.each([
     ['a JSON syntax error', `{"format":"consumer-authz/1","epoch":"e","rev":1,\n"consumers":[{"name":"a","secret":"${SECRET}",}]}`, /not valid JSON at byte 1\d\d \(line 2\)/],
     ['a truncated file', `{"format":"consumer-authz/1","consumers":[{"secret":"${SECRET}"`, /not valid JSON at byte \d+ \(line 1\)/],
@@ -110,7 +110,7 @@ describe('a corrupt DATA_FILE', () => {
   });
 });
 
-describe('a DATA_FILE that cannot be used', () => {
+describe.concurrent('a DATA_FILE that cannot be used', () => {
   it('under a file: names the file that is not a directory', async () => {
     const dir = scratch();
     writeFileSync(join(dir, 'plain'), 'x');
@@ -143,7 +143,7 @@ describe('a DATA_FILE that cannot be used', () => {
   });
 });
 
-describe('a port in use', () => {
+describe.concurrent('a port in use', () => {
   it.each(['GRPC_PORT', 'ADMIN_PORT'])('%s: one line naming the variable and the address, exit 2', async (variable) => {
     const port = await freePort();
     const blocker: Server = createServer();
