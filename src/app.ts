@@ -42,6 +42,34 @@ export interface Ports {
   admin: number;
 }
 
+/** The service cannot start for a reason the operator must fix (a port in use, …); the message is one line. */
+export class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StartupError';
+  }
+}
+
+const LISTEN_ERRORS: Record<string, (addr: string) => string> = {
+  EADDRINUSE: (a) => `address ${a} is already in use; stop the other process or choose another port`,
+  EACCES: (a) => `binding ${a} is not permitted (a port below 1024 needs privileges); choose a port from 1024 up`,
+  EADDRNOTAVAIL: (a) => `address ${a} is not an address of this machine; use one of its addresses, 0.0.0.0 or 127.0.0.1`,
+  ENOTFOUND: (a) => `the host of ${a} cannot be resolved; use an IP address or a resolvable host name`,
+  EAI_AGAIN: (a) => `the host of ${a} cannot be resolved right now (DNS); use an IP address`,
+};
+
+/** A listen failure as one line naming the variable, e.g. `GRPC_PORT=9001: address 0.0.0.0:9001 is already in use; …`. */
+function listenError(variable: string, host: string, port: number, err: unknown): Error {
+  const e = err as NodeJS.ErrnoException;
+  const code = e.code && LISTEN_ERRORS[e.code] ? e.code : /\b(EADDRINUSE|EACCES|EADDRNOTAVAIL|ENOTFOUND|EAI_AGAIN)\b/.exec(String(e.message))?.[1];
+  const addr = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  const describe = code ? LISTEN_ERRORS[code] : undefined;
+  if (!describe) return err as Error;
+  const name = code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? variable.replace('_PORT', '_HOST') : variable;
+  const value = name === variable ? String(port) : host;
+  return new StartupError(`${name}=${value}: ${describe(addr)}`);
+}
+
 export class App {
   readonly config: Config;
   readonly logger: Logger;
@@ -55,6 +83,8 @@ export class App {
   readonly auditor: Auditor;
   readonly #grpc: GrpcServer;
   readonly #admin: AdminServer;
+  /** Why the store refuses writes (the file store's `fault`); undefined when it takes them. */
+  readonly #storeFault: () => string | undefined;
   #draining = false;
 
   private constructor(opts: AppOptions, store: ConsumerStore) {
@@ -71,6 +101,7 @@ export class App {
       now: opts.now,
     });
     store.on('down', () => this.metrics.storeDown());
+    this.#storeFault = store instanceof FileStore ? () => store.fault : () => undefined;
     this.store = instrumentStore(store, this.metrics.storeOp);
     this.replicator = new Replicator({
       store: this.store,
@@ -96,6 +127,7 @@ export class App {
 
   static async create(opts: AppOptions): Promise<App> {
     const c = opts.config;
+    const logger = opts.logger ?? createLogger(c.logLevel);
     let store = opts.store;
     if (!store) {
       if (c.redisUrl) {
@@ -109,25 +141,27 @@ export class App {
         redis.connect();
         store = redis;
       } else {
-        store = await FileStore.open({ path: c.dataFile });
+        store = await FileStore.open({ path: c.dataFile, logger });
       }
     }
-    return new App(opts, store);
+    return new App({ ...opts, logger }, store);
   }
 
   /**
    * Ready: the replica is warm, in step with the store and confirmed so within
-   * MAX_STALENESS_MS (`fresh`), and not draining.
+   * MAX_STALENESS_MS (`fresh`), the store takes writes, and not draining.
    */
-  readiness(): { ready: boolean; warm: boolean; storeConnected: boolean; fresh: boolean; consumers: number; draining: boolean } {
+  readiness(): { ready: boolean; warm: boolean; storeConnected: boolean; fresh: boolean; storeFault?: string; consumers: number; draining: boolean } {
     const warm = this.replicator.warm;
     const storeConnected = this.store.connected;
     const fresh = this.directory.isFresh();
+    const storeFault = this.#storeFault();
     return {
-      ready: warm && fresh && this.directory.authoritative && !this.#draining,
+      ready: warm && fresh && this.directory.authoritative && !this.#draining && storeFault === undefined,
       warm,
       storeConnected,
       fresh,
+      ...(storeFault === undefined ? {} : { storeFault }),
       consumers: this.directory.size,
       draining: this.#draining,
     };
@@ -136,8 +170,13 @@ export class App {
   /** Starts syncing and both servers; gRPC health turns SERVING once the replica is warm. */
   async start(): Promise<Ports> {
     this.replicator.start();
-    const grpc = await this.#grpc.listen(this.config.grpcHost, this.config.grpcPort);
-    const admin = await this.#admin.listen(this.config.adminHost, this.config.adminPort);
+    const c = this.config;
+    const grpc = await this.#grpc.listen(c.grpcHost, c.grpcPort).catch((err: unknown) => {
+      throw listenError('GRPC_PORT', c.grpcHost, c.grpcPort, err);
+    });
+    const admin = await this.#admin.listen(c.adminHost, c.adminPort).catch((err: unknown) => {
+      throw listenError('ADMIN_PORT', c.adminHost, c.adminPort, err);
+    });
     void this.replicator.whenWarm().then(() => {
       if (!this.#draining) this.#grpc.setServing(true);
     });
@@ -146,6 +185,16 @@ export class App {
       'consumer-authz listening',
     );
     return { grpc, admin };
+  }
+
+  /**
+   * Lame duck (after SIGTERM, before stop()): gRPC health NOT_SERVING and
+   * /readyz 503 at once, so load balancers move traffic away, while Checks
+   * are still answered as usual.
+   */
+  lameDuck(): void {
+    this.#draining = true;
+    this.#grpc.setServing(false);
   }
 
   /** Drains in-flight Checks, then closes everything. */

@@ -11,8 +11,11 @@
  * answered by the worker that received its connection. Workers load the same
  * Redis data, so they turn ready together at start; a worker that died is
  * forked again and reports NOT_SERVING (and fails closed, 503) until its cache
- * is warm. SIGTERM/SIGINT are forwarded to every worker, which drain as usual;
- * the primary exits when the last one has.
+ * is warm. Every SIGTERM/SIGINT is forwarded to every worker, which behave as
+ * a single process does (lame duck, then drain; a second signal drains at
+ * once); the primary exits when the last one has. A worker that exits with
+ * code 2 (a start failure the operator must fix: a port in use, …) is not
+ * forked again: the primary stops the others and exits 2.
  *
  * Why cluster and not SO_REUSEPORT: grpc-js has no reuse-port option, and
  * Node 20's net module cannot set SO_REUSEPORT.
@@ -35,8 +38,14 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
   return new Promise((resolve) => {
     let exitCode = 0;
     cluster.on('exit', (w: Worker, code, signal) => {
+      if (!stopping && code === 2) {
+        opts.log('worker could not start; stopping', { pid: w.process.pid, code });
+        exitCode = 2;
+        stopping = true;
+        for (const other of Object.values(cluster.workers ?? {})) other?.process.kill('SIGTERM');
+      }
       if (stopping) {
-        if (code !== 0) exitCode = 1;
+        if (code !== 0 && exitCode === 0) exitCode = 1;
         if (Object.keys(cluster.workers ?? {}).length === 0) resolve(exitCode);
         return;
       }
@@ -45,10 +54,10 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
         if (!stopping) fork();
       }, delay).unref();
     });
+    // Forwarded every time: a second signal makes the workers skip the lame duck.
     const stop = (signal: NodeJS.Signals) => {
-      if (stopping) return;
+      if (!stopping) opts.log('stopping workers', { signal });
       stopping = true;
-      opts.log('stopping workers', { signal });
       const live = Object.values(cluster.workers ?? {});
       if (live.length === 0) resolve(exitCode);
       for (const w of live) w?.process.kill(signal);

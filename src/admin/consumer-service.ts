@@ -359,7 +359,7 @@ function isVersionConflict(err: unknown): boolean {
 
 function mapStoreError(err: unknown): unknown {
   if (err instanceof StoreUnavailableError) {
-    return new AdminError('store_unavailable', 'the consumer store cannot be reached; nothing was changed');
+    return new AdminError('store_unavailable', err.detail ?? 'the consumer store cannot be reached; nothing was changed');
   }
   if (err instanceof StoreConflictError) {
     switch (err.code) {

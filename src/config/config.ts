@@ -33,6 +33,8 @@ export interface Config {
   readonly maxStalenessMs: number;
   /** How long SIGTERM waits for in-flight calls. */
   readonly drainMs: number;
+  /** After SIGTERM: how long health reports NOT_SERVING while Checks are still served, before the drain. */
+  readonly lameDuckMs: number;
   /** Processes serving the same ports (node:cluster); more than 1 needs REDIS_URL. */
   readonly workers: number;
 }
@@ -64,6 +66,7 @@ export const ENV_DOC: ReadonlyArray<readonly [string, string, string]> = [
   ['SYNC_INTERVAL_MS', '1000', 'bound on how late a change arrives when its notification is lost'],
   ['MAX_STALENESS_MS', '1000', 'staleness bound: allows only while the cache was confirmed in step with the store within this many ms (polled 4x as often); past it, 503 authz_unavailable and /readyz 503'],
   ['DRAIN_MS', '10000', 'how long SIGTERM waits for in-flight calls'],
+  ['LAME_DUCK_MS', '5000', 'after SIGTERM: gRPC health NOT_SERVING and /readyz 503 at once, Checks still answered this long (so Envoy\'s health check moves traffic away), then the drain; 0 drains at once'],
   ['WORKERS', '1', 'processes serving the same ports (node:cluster) on multi-core machines; >1 needs REDIS_URL'],
 ];
 
@@ -170,6 +173,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     syncIntervalMs: int('SYNC_INTERVAL_MS', 1000, 50, 60_000),
     maxStalenessMs: int('MAX_STALENESS_MS', 1000, 100, 600_000),
     drainMs: int('DRAIN_MS', 10_000, 0, 600_000),
+    lameDuckMs: int('LAME_DUCK_MS', 5_000, 0, 600_000),
     workers: int('WORKERS', 1, 1, 64),
   };
   if (config.workers > 1 && redisUrl === undefined) {

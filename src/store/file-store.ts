@@ -6,8 +6,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, open, readFile, rename, stat, statfs, unlink } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import type { Logger } from 'pino';
 import { credentialHashes, type ConsumerRecord, type RouteRecord } from '../consumers/model.js';
 import {
   AUDIT_MAX_ENTRIES,
@@ -20,6 +21,7 @@ import {
   type Page,
   type StoreEvent,
 } from './store.js';
+import { DataFileLock, DataFileLockedError } from './data-file-lock.js';
 
 interface FileShape {
   format: 'consumer-authz/1';
@@ -38,11 +40,103 @@ interface FileShape {
 export interface FileStoreOptions {
   /** File to persist to; undefined keeps everything in memory only. */
   path?: string;
+  /** Where write failures are reported (error level, with the errno code and the path). */
+  logger?: Logger;
+  /** How often a failed write is retried as a probe until the file is writable again (ms). */
+  probeIntervalMs?: number;
+}
+
+/**
+ * DATA_FILE cannot be used: its message is one line that names DATA_FILE,
+ * what is wrong and the fix, and never contains any of the file's content.
+ */
+export class DataFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DataFileError';
+  }
+}
+
+/** Filesystems where a data file cannot live (statfs f_type): proc, sysfs, cgroup, … */
+const PSEUDO_FS = new Map<number, string>([
+  [0x9fa0, 'proc'], [0x62656572, 'sysfs'], [0x1cd1, 'devpts'], [0x64626720, 'debugfs'], [0x74726163, 'tracefs'],
+  [0x73636673, 'securityfs'], [0x27e0eb, 'cgroup'], [0x63677270, 'cgroup2'], [0xcafe4a11, 'bpf'],
+  [0x6165676c, 'pstore'], [0x62656570, 'configfs'], [0xde5e81e4, 'efivarfs'], [0xf97cff8c, 'selinuxfs'],
+  [0x19800202, 'mqueue'], [0x42494e4d, 'binfmt_misc'],
+]);
+
+/** What an errno means, in words (for messages and logs). */
+const ERRNO_TEXT: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only filesystem',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  ENOTDIR: 'a part of the path is not a directory',
+  EISDIR: 'is a directory',
+  ENOENT: 'no such file or directory',
+  EIO: 'I/O error',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'name too long',
+  EXDEV: 'the temporary file and DATA_FILE are on different filesystems',
+  ETIMEDOUT: 'timed out',
+};
+const PERMISSION_CODES = new Set(['EACCES', 'EPERM', 'EROFS']);
+
+function errnoOf(err: unknown): string {
+  return (err as NodeJS.ErrnoException | undefined)?.code ?? 'EUNKNOWN';
+}
+
+function describeErrno(err: unknown): string {
+  const code = errnoOf(err);
+  return `${code}: ${ERRNO_TEXT[code] ?? 'unexpected error'}`;
+}
+
+/** File operations that outlived their time bound and still have not returned (see `fileIoStuck`). */
+let stuckOps = 0;
+
+/**
+ * True while a file operation is stuck in the kernel (a hung NFS or FUSE
+ * mount, a FIFO where the data file should be). process.exit() would then
+ * wait for it forever (libuv joins its thread pool at exit), so the caller
+ * must end the process another way.
+ */
+export function fileIoStuck(): boolean {
+  return stuckOps > 0;
+}
+
+/** Rejects with ETIMEDOUT when `p` takes longer than `ms` (the operation itself cannot be cancelled). */
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  let settled = false;
+  let late = false;
+  const done = () => {
+    settled = true;
+    if (late) stuckOps--;
+  };
+  p.then(done, done);
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      if (!settled) {
+        late = true;
+        stuckOps++;
+      }
+      reject(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }));
+    }, ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 export class FileStore implements ConsumerStore {
+  /** The data is in memory: reads never fail. Write failures show in `fault`. */
   readonly connected = true;
   readonly #path: string | undefined;
+  readonly #logger: Logger | undefined;
+  readonly #probeMs: number;
+  #lock: DataFileLock | undefined;
+  #fault: string | undefined;
+  #probeTimer: NodeJS.Timeout | undefined;
+  #closed = false;
   readonly #consumers = new Map<string, ConsumerRecord>();
   readonly #routes = new Map<string, RouteRecord>();
   readonly #hashes = new Map<string, string>();
@@ -58,13 +152,43 @@ export class FileStore implements ConsumerStore {
 
   private constructor(opts: FileStoreOptions) {
     this.#path = opts.path;
+    this.#logger = opts.logger;
+    this.#probeMs = opts.probeIntervalMs ?? 1000;
   }
 
-  /** Opens the store, loading the file when it exists. */
+  /**
+   * Opens the store: checks that DATA_FILE's folder can hold it (a real
+   * filesystem where tmp + fsync + rename works: a probe file is written and
+   * renamed), takes the exclusive lock, then loads the file when it exists.
+   * Throws DataFileError (one safe line) for every problem of the file.
+   */
   static async open(opts: FileStoreOptions = {}): Promise<FileStore> {
     const store = new FileStore(opts);
-    if (opts.path) await store.#load(opts.path);
+    if (opts.path) {
+      const path = opts.path;
+      await checkPlace(path);
+      try {
+        store.#lock = await DataFileLock.acquire(path);
+      } catch (err) {
+        if (err instanceof DataFileLockedError) throw new DataFileError(err.message);
+        throw new DataFileError(`DATA_FILE=${path}: cannot create its lock file ${path}.lock (${describeErrno(err)}); ${fixFor(err)}`);
+      }
+      try {
+        await probe(path).catch((err: unknown) => {
+          throw new DataFileError(`DATA_FILE=${path}: a test write (temporary file, fsync, rename) failed (${describeErrno(err)}); ${fixFor(err)}`);
+        });
+        await store.#load(path);
+      } catch (err) {
+        await store.#lock.release();
+        throw err;
+      }
+    }
     return store;
+  }
+
+  /** Why writes fail right now (safe to show: no path, no content); undefined while they work. */
+  get fault(): string | undefined {
+    return this.#fault;
   }
 
   async #load(path: string): Promise<void> {
@@ -73,15 +197,20 @@ export class FileStore implements ConsumerStore {
       text = await readFile(path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
+      throw new DataFileError(`DATA_FILE=${path}: cannot be read (${describeErrno(err)}); ${fixFor(err)}`);
     }
-    const data = JSON.parse(text) as FileShape;
-    if (data.format !== 'consumer-authz/1') throw new Error(`${path}: not a consumer-authz data file`);
+    const data = parseDataFile(path, text);
     this.#rev = data.rev;
     this.#epoch = data.epoch;
     for (const c of data.consumers) {
       this.#consumers.set(c.name, c);
-      for (const h of credentialHashes(c)) this.#hashes.set(h, c.name);
+      let hashes: string[];
+      try {
+        hashes = credentialHashes(c);
+      } catch {
+        throw new DataFileError(`DATA_FILE=${path}: consumer #${this.#consumers.size} has no valid credentials; restore it from a backup or move it away`);
+      }
+      for (const h of hashes) this.#hashes.set(h, c.name);
     }
     for (const r of data.routes) this.#routes.set(r.route, r);
     for (const [k, v] of Object.entries(data.log)) this.#log.set(k, v);
@@ -92,6 +221,9 @@ export class FileStore implements ConsumerStore {
 
   async #persist(): Promise<void> {
     if (!this.#path) return;
+    if (this.#lock && !(await this.#lock.verify().catch(() => false))) {
+      throw Object.assign(new Error('lock lost'), { code: 'ELOCKLOST' });
+    }
     const data: FileShape = {
       format: 'consumer-authz/1',
       epoch: this.#epoch,
@@ -128,12 +260,51 @@ export class FileStore implements ConsumerStore {
         await this.#persist();
       } catch (err) {
         undo();
-        throw new StoreUnavailableError(err);
+        throw this.#failed(err);
       }
+      this.#recovered();
       this.#events.emit('change');
     });
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+
+  /** A write failed: log it, mark the store faulty (readiness), and probe until it works again. */
+  #failed(err: unknown): StoreUnavailableError {
+    const code = errnoOf(err);
+    const fault =
+      code === 'ELOCKLOST'
+        ? 'this instance no longer holds the DATA_FILE lock (the lock file was removed or taken by another process)'
+        : `the data file cannot be written (${describeErrno(err)})`;
+    const kind = PERMISSION_CODES.has(code) ? 'permission error' : code === 'ELOCKLOST' ? 'lock lost' : 'write error';
+    this.#logger?.error({ code, path: this.#path, syscall: (err as NodeJS.ErrnoException).syscall }, `data file ${kind}: ${fault}; writes are refused and /readyz is 503 until a write succeeds`);
+    this.#fault = fault;
+    if (code !== 'ELOCKLOST' && !this.#probeTimer && !this.#closed) {
+      this.#probeTimer = setInterval(() => {
+        void this.#probeAgain();
+      }, this.#probeMs);
+      this.#probeTimer.unref();
+    }
+    return new StoreUnavailableError(err, `${fault}; nothing was changed`);
+  }
+
+  async #probeAgain(): Promise<void> {
+    if (!this.#path || this.#fault === undefined) return;
+    try {
+      await probe(this.#path);
+      if (this.#lock && !(await this.#lock.verify())) return;
+      this.#recovered();
+    } catch {
+      // still failing; logged once when it started
+    }
+  }
+
+  #recovered(): void {
+    if (this.#probeTimer) clearInterval(this.#probeTimer);
+    this.#probeTimer = undefined;
+    if (this.#fault === undefined) return;
+    this.#fault = undefined;
+    this.#logger?.info({ path: this.#path }, 'data file writable again');
   }
 
   /** Captures the in-memory state; the returned function restores it. */
@@ -230,7 +401,12 @@ export class FileStore implements ConsumerStore {
       const id = String(++this.#auditSeq);
       this.#audit.push({ id, ...entry });
       if (this.#audit.length > AUDIT_MAX_ENTRIES) this.#audit.splice(0, this.#audit.length - AUDIT_MAX_ENTRIES);
-      await this.#persist();
+      try {
+        await this.#persist();
+      } catch (err) {
+        throw this.#failed(err);
+      }
+      this.#recovered();
       return id;
     });
     this.#queue = run.catch(() => undefined);
@@ -308,10 +484,134 @@ export class FileStore implements ConsumerStore {
     return () => this.#events.off(event, listener);
   }
 
-  async close(): Promise<void> {
-    await this.#queue;
+  /** Waits for queued writes (at most `graceMs`: a write stuck in the kernel must not block exit), then drops the lock. */
+  async close(graceMs = 2000): Promise<void> {
+    this.#closed = true;
+    if (this.#probeTimer) clearInterval(this.#probeTimer);
+    this.#probeTimer = undefined;
+    await within(this.#queue, graceMs).catch(() => undefined);
     this.#events.removeAllListeners();
+    await this.#lock?.release().catch(() => undefined);
   }
+}
+
+/**
+ * Before anything is created: DATA_FILE's nearest existing ancestor must be a
+ * directory on a real filesystem (mkdir -p under /proc spins forever in Node),
+ * the folder must be creatable, and DATA_FILE itself, if present, a regular file.
+ */
+async function checkPlace(path: string): Promise<void> {
+  const dir = dirname(resolve(path));
+  let ancestor = dir;
+  for (;;) {
+    try {
+      const s = await stat(ancestor);
+      if (!s.isDirectory()) {
+        throw new DataFileError(`DATA_FILE=${path}: ${ancestor} is not a directory; choose a DATA_FILE whose folder is a directory (or can be created)`);
+      }
+      break;
+    } catch (err) {
+      if (err instanceof DataFileError) throw err;
+      const code = errnoOf(err);
+      // Missing, or under something that is not a directory: look further up for the culprit.
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && dirname(ancestor) !== ancestor) {
+        ancestor = dirname(ancestor);
+        continue;
+      }
+      throw new DataFileError(`DATA_FILE=${path}: its folder ${ancestor} cannot be read (${describeErrno(err)}); ${fixFor(err)}`);
+    }
+  }
+  const fs = await statfs(ancestor).catch(() => undefined);
+  const kind = fs && PSEUDO_FS.get(fs.type);
+  if (kind) {
+    throw new DataFileError(`DATA_FILE=${path}: ${ancestor} is on a ${kind} pseudo-filesystem, which cannot hold a data file; choose a path on a disk or volume (e.g. ./data/consumers.json)`);
+  }
+  try {
+    await within(mkdir(dir, { recursive: true }), 5000);
+  } catch (err) {
+    throw new DataFileError(`DATA_FILE=${path}: its folder ${dir} cannot be created (${describeErrno(err)}); ${fixFor(err)}`);
+  }
+  const existing = await stat(path).catch((err: unknown) => {
+    if (errnoOf(err) === 'ENOENT') return undefined;
+    throw new DataFileError(`DATA_FILE=${path}: cannot be inspected (${describeErrno(err)}); ${fixFor(err)}`);
+  });
+  if (existing && !existing.isFile()) {
+    throw new DataFileError(`DATA_FILE=${path}: is ${existing.isDirectory() ? 'a directory' : 'not a regular file'}; point DATA_FILE at a file (it is created when missing)`);
+  }
+}
+
+/** The write path in miniature: a temp file written, fsynced and renamed, then removed; bounded in time. */
+async function probe(path: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.probe.tmp`;
+  const done = `${path}.${process.pid}.probe`;
+  await within(
+    (async () => {
+      const fh = await open(tmp, 'w', 0o600);
+      try {
+        await fh.writeFile('probe\n');
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, done);
+      await unlink(done);
+    })(),
+    5000,
+  );
+}
+
+/** The fix to suggest for an errno. */
+function fixFor(err: unknown): string {
+  const code = errnoOf(err);
+  if (PERMISSION_CODES.has(code)) return 'give the service user write access to the folder (and the file), or choose another DATA_FILE';
+  if (code === 'ENOSPC' || code === 'EDQUOT') return 'free some space, or choose another DATA_FILE';
+  if (code === 'ETIMEDOUT') return 'the filesystem does not answer; choose a DATA_FILE on a local disk or volume';
+  return 'choose a DATA_FILE in a writable folder on a local disk or volume';
+}
+
+/**
+ * Parses the data file. The JSON.parse message is never used (newer Nodes
+ * quote a piece of the input in it, and the file holds secrets): only the
+ * position, turned into a byte offset and a line number.
+ */
+function parseDataFile(path: string, text: string): FileShape {
+  const fix = 'restore it from a backup or move it away (a missing file starts an empty store)';
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    const m = /position (\d+)/.exec(err instanceof Error ? err.message : '');
+    let where = '';
+    if (m) {
+      const pos = Math.min(Number(m[1]), text.length);
+      const before = text.slice(0, pos);
+      where = ` at byte ${Buffer.byteLength(before, 'utf8')} (line ${before.split('\n').length})`;
+    } else if (text.trim() === '') {
+      where = ' (the file is empty)';
+    }
+    throw new DataFileError(`DATA_FILE=${path}: not valid JSON${where}; ${fix}`);
+  }
+  const d = data as Partial<FileShape> | null;
+  const problem =
+    d === null || typeof d !== 'object' || Array.isArray(d)
+      ? 'is not a JSON object'
+      : d.format !== 'consumer-authz/1'
+        ? 'has no "format": "consumer-authz/1" (not a consumer-authz data file)'
+        : typeof d.epoch !== 'string'
+          ? '"epoch" is not a string'
+          : !Number.isSafeInteger(d.rev) || (d.rev as number) < 0
+            ? '"rev" is not a non-negative integer'
+            : !Array.isArray(d.consumers) || d.consumers.some((c) => c === null || typeof c !== 'object' || typeof c.name !== 'string')
+              ? '"consumers" is not a list of consumer records'
+              : !Array.isArray(d.routes) || d.routes.some((r) => r === null || typeof r !== 'object' || typeof r.route !== 'string')
+                ? '"routes" is not a list of route records'
+                : d.log === null || typeof d.log !== 'object' || Array.isArray(d.log) || Object.values(d.log).some((v) => !Number.isSafeInteger(v))
+                  ? '"log" is not a map of revisions'
+                  : d.audit !== undefined && !Array.isArray(d.audit)
+                    ? '"audit" is not a list'
+                    : undefined;
+  if (problem) throw new DataFileError(`DATA_FILE=${path}: ${problem}; ${fix}`);
+  return d as FileShape;
 }
 
 function page<T>(all: T[], key: (t: T) => string, limit: number, after?: string): Page<T> {

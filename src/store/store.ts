@@ -33,9 +33,12 @@ export class StoreConflictError extends Error {
 
 /** The store cannot be reached; nothing was written. */
 export class StoreUnavailableError extends Error {
-  constructor(cause?: unknown) {
+  /** What went wrong, safe to show an admin (no path, no secret); undefined: "cannot be reached". */
+  readonly detail: string | undefined;
+  constructor(cause?: unknown, detail?: string) {
     super('store unavailable', { cause });
     this.name = 'StoreUnavailableError';
+    this.detail = detail;
   }
 }
 

@@ -28,6 +28,7 @@ describe('defaults', () => {
       syncIntervalMs: 1000,
       maxStalenessMs: 1000,
       drainMs: 10_000,
+      lameDuckMs: 5_000,
       adminTokensFile: undefined,
       adminTokens: [],
       redisTlsCa: undefined,
@@ -57,6 +58,7 @@ describe('defaults', () => {
       SYNC_INTERVAL_MS: '50',
       MAX_STALENESS_MS: '250',
       DRAIN_MS: '0',
+      LAME_DUCK_MS: '0',
     });
     expect(c).toEqual({
       grpcHost: '127.0.0.1',
@@ -70,6 +72,7 @@ describe('defaults', () => {
       syncIntervalMs: 50,
       maxStalenessMs: 250,
       drainMs: 0,
+      lameDuckMs: 0,
       adminTokensFile: undefined,
       adminTokens: [{ name: 'admin', scope: 'read-write', sha256: createHash('sha256').update('x'.repeat(16)).digest('hex') }],
       redisTlsCa: undefined,
@@ -88,7 +91,7 @@ describe('defaults', () => {
   it('ENV_DOC lists every variable loadConfig reads', () => {
     expect(ENV_DOC.map(([n]) => n).sort()).toEqual(
       ['ADMIN_HOST', 'ADMIN_PORT', 'ADMIN_TOKEN', 'ADMIN_TOKENS_FILE', 'DATA_FILE', 'DRAIN_MS', 'GRPC_HOST', 'GRPC_PORT',
-        'LOG_LEVEL', 'MAX_STALENESS_MS', 'REDIS_KEY_PREFIX', 'REDIS_TLS_CA_FILE', 'REDIS_URL', 'SYNC_INTERVAL_MS', 'WORKERS'].sort(),
+        'LAME_DUCK_MS', 'LOG_LEVEL', 'MAX_STALENESS_MS', 'REDIS_KEY_PREFIX', 'REDIS_TLS_CA_FILE', 'REDIS_URL', 'SYNC_INTERVAL_MS', 'WORKERS'].sort(),
     );
   });
 });
@@ -117,6 +120,8 @@ describe('each variable invalid in turn: one problem, naming the variable', () =
     ['MAX_STALENESS_MS', '1s'],
     ['DRAIN_MS', '600001'],
     ['DRAIN_MS', 'soon'],
+    ['LAME_DUCK_MS', '600001'],
+    ['LAME_DUCK_MS', '5s'],
   ];
   it.each(cases)('%s=%j', (name, value) => {
     // a token keeps a bad ADMIN_HOST from also raising the loopback rule
