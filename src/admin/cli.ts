@@ -30,7 +30,7 @@ Commands:
   consumers enable NAME | disable NAME    switch a consumer on or off
   consumers delete NAME                   delete a consumer and its keys
   consumers create NAME --jwt symmetric|asymmetric [--jwks FILE] [--jwks-out FILE]
-                   [--token header:NAME|query:NAME|cookie:NAME] [--prefix "Bearer "] [--passthrough]
+                   [--token header:NAME|query:NAME|cookie:NAME] [--prefix Bearer] [--passthrough]
                    [--claim uid] [--claim-value VALUE] [--issuer ISS] [--audience AUD]
                                           create a JWT consumer. symmetric: the service generates an
                                           HS256 JWKS, printed once (and written to --jwks-out FILE,
@@ -378,7 +378,8 @@ function jwtAuth(o: Opts): Record<string, unknown> {
     token.in = m[1];
     token.name = m[2];
   }
-  if (o.prefix !== undefined) token.prefix = o.prefix;
+  // One space between prefix and token ("Token" = "Token "), as the service stores it; blank = raw token.
+  if (typeof o.prefix === 'string') token.prefix = o.prefix.trim() === '' ? '' : `${o.prefix.trim()} `;
   if (o.passthrough) token.passthrough = true;
   if (Object.keys(token).length > 0) auth.token = token;
   const identity: Record<string, unknown> = {};
