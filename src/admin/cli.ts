@@ -7,6 +7,7 @@ import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
+import { runCheck } from '../cli/check.js';
 import { ENV_DOC } from '../config.js';
 import { generateAdminToken, hashAdminToken } from './tokens.js';
 
@@ -21,6 +22,10 @@ export const USAGE = `Usage: consumer-authz <command> [options]
 
 Commands:
   serve                                   start the service (configured by environment variables)
+  check [-H 'NAME: VALUE']... [--path P] [--method M] [--host H] [--route R] [--grpc HOST:PORT]
+        [--json] [--explain]              send the CheckRequest Envoy would send for this request
+                                          and print the decision; exit 0 allow, 1 deny, 3 no
+                                          decision (503, port unreachable); "check --help" for more
   consumers create NAME [--description TEXT] [--disabled]
                    [--key KEY] [--source bearer|header:NAME|query:NAME] [--expires ISO8601]
                                           create an API-key consumer; without --key a key is generated
@@ -82,6 +87,8 @@ class ApiError extends Error {
 
 /** Runs one command; resolves with the process exit code (0 ok, 1 refused by the API, 2 usage). */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  // `check` talks to the gRPC port and has options of its own (src/cli/check.ts).
+  if (argv[0] === 'check') return runCheck(argv.slice(1), io);
   let parsed;
   try {
     parsed = parseArgs({
