@@ -168,6 +168,7 @@ export async function explain(o: CheckOutcome, req: CheckRequestObject, admin: A
     else if (cookieRewritten) lines.push('[inferred] the credential came from a cookie: the answer rewrites the cookie header without it');
     else lines.push('[inferred] the answer strips nothing: a JWT consumer with passthrough on (the token reaches the upstream)');
     const c = known?.find((x) => x.name === o.consumer.name);
+    if (!known) lines.push(`[admin API] not read: ${consumers as string}`);
     if (c) {
       lines.push(`[admin API] ${c.name} (${c.auth.type}) reads its credential from ${whereOf(c)}`);
       const key = c.auth.keys?.find((k) => k.id === o.credentialId || k.kid === o.credentialId);

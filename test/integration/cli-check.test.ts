@@ -198,6 +198,21 @@ describe('check --explain', () => {
 });
 
 describe('check: usage and the port', () => {
+  it('check --help: the options and the exit codes; consumer-authz --help lists check', async () => {
+    const r = await check('--help');
+    expect(r.code).toBe(0);
+    for (const o of ['-H, --header', '--path', '--method', '--host', '--route', '--grpc', '--json', '--explain']) expect(r.out).toContain(o);
+    expect(r.out).toContain('Exit codes: 0 allow, 1 deny (401, 403), 2 usage error, 3 no decision');
+    expect((await cli(['--help'])).out).toContain("check [-H 'NAME: VALUE']...");
+  });
+
+  it('--explain of an allow when the admin API cannot be reached: says so, still explains from the answer', async () => {
+    const r = await cli(['check', '-H', `x-api-key: ${BOB}`, '--explain'], { GRPC_PORT: String(t.grpcPort), CONSUMER_AUTHZ_URL: `http://127.0.0.1:${await freePort()}` });
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/\[admin API\] not read: the admin API at http:\/\/127\.0\.0\.1:\d+ cannot be reached \(.*\); set --url or CONSUMER_AUTHZ_URL/);
+    expect(r.out).toContain('[inferred] the credential came from header x-api-key');
+  });
+
   it.each([
     [['-H', 'no-colon-here'], "-H \"no-colon-here\": write it as 'name: value'"],
     [['-H', 'bad name: x'], 'is not an HTTP header name'],
