@@ -54,19 +54,21 @@ afterAll(async () => {
 });
 
 /** The built service on free loopback ports and a fresh data file, as `npm start` runs it. */
-async function startService(): Promise<{ grpcPort: number; adminUrl: string; dataDir: string }> {
+async function startService(): Promise<{ grpcPort: number; adminPort: number; adminUrl: string; dataDir: string; log: () => string }> {
   const grpcPort = await freePort();
   const adminPort = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'cauthz-readme-data-'));
   const proc = spawn(process.execPath, [join(ROOT, 'dist/src/main.js')], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', GRPC_HOST: '127.0.0.1', GRPC_PORT: String(grpcPort), ADMIN_PORT: String(adminPort), DATA_FILE: join(dataDir, 'consumers.json') },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', GRPC_HOST: '127.0.0.1', GRPC_PORT: String(grpcPort), ADMIN_PORT: String(adminPort), DATA_FILE: join(dataDir, 'consumers.json') },
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
   running.push(proc);
+  let log = '';
+  proc.stdout!.on('data', (d) => (log += d));
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   await until(async () => (await fetch(`${adminUrl}/readyz`).catch(() => undefined))?.ok === true, 10_000, 50);
-  return { grpcPort, adminUrl, dataDir };
+  return { grpcPort, adminPort, adminUrl, dataDir, log: () => log };
 }
 
 interface Step {
@@ -140,6 +142,16 @@ describe('README quickstart, replayed', () => {
 
   it('every line runs on a fresh data file; each check prints what its comment promises; the sample output is real', async () => {
     const svc = await startService();
+    // "It says where it is: `…`" — the start-up line, with this run's addresses and data file.
+    const said = /It says where it is: `([^`]+)`/.exec(text)?.[1]?.replace(/\s+/g, ' ');
+    expect(said).toBeDefined();
+    const msgs = svc.log().split('\n').filter(Boolean).map((l) => JSON.parse(l).msg as string);
+    expect(msgs).toContain(
+      said!
+        .replace('0.0.0.0:9001', `127.0.0.1:${svc.grpcPort}`)
+        .replace('127.0.0.1:9002', `127.0.0.1:${svc.adminPort}`)
+        .replace('<project>/data/', `${svc.dataDir}/`),
+    );
     const scratch = mkdtempSync(join(tmpdir(), 'cauthz-readme-quick-'));
     const lines = shellLines(text).slice(1); // the first block is `npm start`, done above
     assertCheckAfterEachChange(lines);
