@@ -5,10 +5,12 @@
  * port cannot be reached.
  */
 import { execFile } from 'node:child_process';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/admin/cli.js';
+import { CHECK_DEADLINE_MS } from '../../src/cli/check.js';
 import { App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
@@ -247,6 +249,26 @@ describe('check: usage and the port', () => {
     expect(r.stderr).toBe(
       `consumer-authz check: cannot reach the gRPC port at 127.0.0.1:${port} (GRPC_HOST/GRPC_PORT): connect ECONNREFUSED 127.0.0.1:${port}; is the service running (npm start)?\n`,
     );
+  });
+});
+
+describe('check: a port that accepts but never answers', () => {
+  it('gives up at the 3 s deadline with one line naming the address; exit 3', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((s) => sockets.push(s)); // accepts, reads nothing, says nothing
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const started = Date.now();
+      const r = await cli(['check', '--grpc', `127.0.0.1:${port}`], {});
+      expect(Date.now() - started).toBeGreaterThanOrEqual(CHECK_DEADLINE_MS - 100);
+      expect(Date.now() - started).toBeLessThan(CHECK_DEADLINE_MS + 2000);
+      expect(r.code).toBe(3);
+      expect(r.err).toBe(`consumer-authz check: no answer from the gRPC port at 127.0.0.1:${port} (--grpc) within 3 s\n`);
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
   });
 });
 
