@@ -103,7 +103,7 @@ describe('the README walkthrough against the running service', () => {
     } finally {
       envoy.close();
     }
-  });
+  }, 90_000); // some 25 CLI processes one after another; slow on a loaded machine
 
   it('SIGTERM: in-flight Checks are answered, then the process exits 0', async () => {
     const envoy = new EnvoyClient(grpcPort);
