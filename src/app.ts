@@ -2,6 +2,7 @@
  * Composition root: picks the store, wires the replica, the authorizer, the
  * gRPC server and the admin API. The only module that constructs them.
  */
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { Authorizer } from './authz/authorizer.js';
 import type { Config } from './config/config.js';
@@ -180,9 +181,14 @@ export class App {
     void this.replicator.whenWarm().then(() => {
       if (!this.#draining) this.#grpc.setServing(true);
     });
+    // Where things are, for the person who just started it: addresses, the console, the data (a
+    // Redis URL without its user, password or query, which may hold the sentinels' password).
+    const hostPort = (h: string, p: number) => (h.includes(':') ? `[${h}]:${p}` : `${h}:${p}`);
+    const data = c.redisUrl ? c.redisUrl.replace(/\?.*$/s, '').replace(/\/\/.*@/s, '//') : resolve(c.dataFile);
+    const console = `http://${hostPort(c.adminHost, admin)}/`;
     this.logger.info(
-      { grpc: `${this.config.grpcHost}:${grpc}`, admin: `${this.config.adminHost}:${admin}`, store: this.config.redisUrl ? 'redis' : 'file' },
-      'consumer-authz listening',
+      { grpc: hostPort(c.grpcHost, grpc), admin: hostPort(c.adminHost, admin), console, store: c.redisUrl ? 'redis' : 'file', data },
+      `consumer-authz listening: gRPC ${hostPort(c.grpcHost, grpc)}, admin API and console ${console}, data in ${c.redisUrl ? 'Redis ' : ''}${data}`,
     );
     return { grpc, admin };
   }

@@ -6,10 +6,9 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { SignJWT } from 'jose';
 import type { ApiKeyAuthView, AuditEntryView, AuthView, ConsumerView, JwtAuthView } from '../admin/views.js';
-import { ENV_DOC } from '../config/config.js';
-import { generateAdminToken, hashAdminToken } from '../config/admin-tokens.js';
+// jose, config (ioredis, yaml) and tokens are loaded by the commands that use them: every command
+// is a fresh process, and these imports were most of its start-up time.
 
 export interface CliIo {
   stdout: (s: string) => void;
@@ -22,22 +21,26 @@ export const USAGE = `Usage: consumer-authz <command> [options]
 
 Commands:
   serve                                   start the service (configured by environment variables)
+  check [-H 'NAME: VALUE']... [--path P] [--method M] [--host H] [--route R] [--grpc HOST:PORT]
+        [--json] [--explain]              send the CheckRequest Envoy would send for this request
+                                          and print the decision; exit 0 allow, 1 deny, 3 no
+                                          decision (503, port unreachable); "check --help" for more
   consumers create NAME [--description TEXT] [--disabled]
                    [--key KEY] [--source bearer|header:NAME|query:NAME] [--expires ISO8601]
-                                          create an API-key consumer; without --key a key is generated
-                                          and printed once
+                   [--key-out FILE]       create an API-key consumer; without --key a key is generated
+                                          and printed once (and written to --key-out FILE, mode 0600)
   consumers list [--limit N] [--cursor C]  list consumers
   consumers get NAME                      show one consumer (never a secret)
   consumers enable NAME | disable NAME    switch a consumer on or off
   consumers delete NAME                   delete a consumer and its keys
   consumers create NAME --jwt symmetric|asymmetric [--jwks FILE] [--jwks-out FILE]
-                   [--token header:NAME|query:NAME|cookie:NAME] [--prefix "Bearer "] [--passthrough]
+                   [--token header:NAME|query:NAME|cookie:NAME] [--prefix Bearer] [--passthrough]
                    [--claim uid] [--claim-value VALUE] [--issuer ISS] [--audience AUD]
                                           create a JWT consumer. symmetric: the service generates an
                                           HS256 JWKS, printed once (and written to --jwks-out FILE,
                                           mode 0600). asymmetric: --jwks FILE holds the public keys
                                           (a JWKS, one JWK, or a PEM public key)
-  keys add NAME [--key KEY] [--expires ISO8601]
+  keys add NAME [--key KEY] [--expires ISO8601] [--key-out FILE]
                                           add an API key (rotation); printed once
   keys add NAME [--jwk FILE] [--jwks-out FILE]
                                           add a key to a JWT consumer: symmetric generates one (printed
@@ -83,6 +86,9 @@ class ApiError extends Error {
 
 /** Runs one command; resolves with the process exit code (0 ok, 1 refused by the API, 2 usage). */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  // `check` talks to the gRPC port and has options of its own (src/cli/check.ts).
+  // Loaded on demand: the gRPC client stack costs start-up time the admin commands need not pay.
+  if (argv[0] === 'check') return (await import('./check.js')).runCheck(argv.slice(1), io);
   let parsed;
   try {
     parsed = parseArgs({
@@ -104,6 +110,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         jwt: { type: 'string' },
         jwks: { type: 'string' },
         'jwks-out': { type: 'string' },
+        'key-out': { type: 'string' },
         jwk: { type: 'string' },
         prefix: { type: 'string' },
         passthrough: { type: 'boolean', default: false },
@@ -128,7 +135,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const adminToken = parsedValues['admin-token'] ?? tokens.find((v) => v !== locationToken);
   const o = { ...parsedValues, token: locationToken, adminToken };
   if (o.help || pos.length === 0) {
-    io.stdout(USAGE + envHelp());
+    io.stdout(USAGE + (await envHelp()));
     return pos.length === 0 && !o.help ? 2 : 0;
   }
   const api = new AdminClient(
@@ -170,7 +177,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         const res = (await api.call('POST', 'consumers', body)) as { consumer: Consumer; apiKey: string };
         print(
           `created consumer ${res.consumer.name} (${describeAuth(res.consumer)}, ${res.consumer.enabled ? 'enabled' : 'disabled'})\n` +
-            `API key (shown once; store it now): ${res.apiKey}`,
+            `API key (shown once; store it now): ${res.apiKey}${keyOut(o['key-out'], res.apiKey)}`,
           res,
         );
         return 0;
@@ -226,7 +233,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           if (o['jwks-out'] !== undefined) human += `\n${writeSecretFile(o['jwks-out'], res.jwks)}`;
           print(human, res);
         } else {
-          print(`added key ${res.key.id} to ${name}\nAPI key (shown once; store it now): ${res.apiKey}`, res);
+          print(`added key ${res.key.id} to ${name}\nAPI key (shown once; store it now): ${res.apiKey}${keyOut(o['key-out'], res.apiKey)}`, res);
         }
         return 0;
       }
@@ -291,6 +298,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         const name = one('NAME');
         const scope = o.scope ?? 'read-only';
         if (scope !== 'read-only' && scope !== 'read-write') throw new UsageError('--scope must be read-only or read-write');
+        const { generateAdminToken, hashAdminToken } = await import('../config/admin-tokens.js');
         const token = generateAdminToken();
         const entry = { name, sha256: hashAdminToken(token), scope };
         print(
@@ -368,7 +376,8 @@ function jwtAuth(o: Opts): Record<string, unknown> {
     token.in = m[1];
     token.name = m[2];
   }
-  if (o.prefix !== undefined) token.prefix = o.prefix;
+  // One space between prefix and token ("Token" = "Token "), as the service stores it; blank = raw token.
+  if (typeof o.prefix === 'string') token.prefix = o.prefix.trim() === '' ? '' : `${o.prefix.trim()} `;
   if (o.passthrough) token.passthrough = true;
   if (Object.keys(token).length > 0) auth.token = token;
   const identity: Record<string, unknown> = {};
@@ -428,6 +437,14 @@ function writeSecretFile(file: string, jwks: unknown): string {
   return `written to ${file} (mode 0600)`;
 }
 
+/** With --key-out FILE: writes the API key (mode 0600) and returns a line saying so. */
+function keyOut(file: string | undefined, apiKey: string | undefined): string {
+  if (file === undefined || apiKey === undefined) return '';
+  writeFileSync(file, `${apiKey}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return `\nwritten to ${file} (mode 0600)`;
+}
+
 /** A signed test token for consumer `c`: its identity claim, issuer and audience, `exp` in --ttl seconds. */
 async function mint(c: Consumer, o: Opts): Promise<string> {
   const ttl = o.ttl === undefined ? 3600 : Number(o.ttl);
@@ -437,6 +454,7 @@ async function mint(c: Consumer, o: Opts): Promise<string> {
   const payload: Record<string, unknown> = { [id.claim]: typeof o['claim-value'] === 'string' ? o['claim-value'] : id.value, iat: now, exp: now + ttl };
   if (c.auth.claims?.issuer !== undefined) payload.iss = c.auth.claims.issuer;
   if (c.auth.claims?.audience !== undefined) payload.aud = c.auth.claims.audience;
+  const { SignJWT } = await import('jose');
   const jwt = new SignJWT(payload);
   if (typeof o['private-key'] === 'string') {
     const file = o['private-key'];
@@ -478,7 +496,8 @@ function parseSource(s: string | undefined): unknown {
   return { in: m[1], name: m[2] };
 }
 
-function envHelp(): string {
+async function envHelp(): Promise<string> {
+  const { ENV_DOC } = await import('../config/config.js');
   const rows = ENV_DOC.map(([name, dflt, what]) => `  ${name.padEnd(18)} ${dflt.padEnd(24)} ${what}`);
   return `\nEnvironment of "serve":\n${rows.join('\n')}\n`;
 }

@@ -174,7 +174,10 @@ export function tokenLocation(v: unknown, field: string): TokenLocation {
     if (typeof o.prefix !== 'string' || o.prefix.length > MAX_PREFIX || !/^[\x20-\x7e]*$/.test(o.prefix)) {
       throw invalid(`${field}.prefix`, `must be at most ${MAX_PREFIX} printable ASCII characters`);
     }
-    return o.prefix;
+    // Exactly one space between prefix and token, as in "Bearer <token>": "Token" and "Token " are one
+    // prefix. Blank means the raw token.
+    const word = o.prefix.trim();
+    return word === '' ? '' : `${word} `;
   };
   switch (where) {
     case 'header': {

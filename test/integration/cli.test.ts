@@ -3,6 +3,9 @@
  * usage text, --json, human output, exit codes, --url and token handling.
  * (`serve` is dispatched by bin/consumer-authz, not by runCli.)
  */
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, USAGE } from '../../src/cli/cli.js';
 import { startApp, type TestApp } from '../helpers/app.js';
@@ -168,6 +171,24 @@ describe('keys', () => {
     expect(r.code).toBe(1);
     expect(r.err).toContain('invalid_request (400)');
     expect(r.out).toBe('');
+  });
+});
+
+describe('--key-out', () => {
+  it('consumers create and keys add write the API key to FILE, mode 0600, and say so', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cauthz-keyout-'));
+    const first = join(dir, 'first.key');
+    const r = await cli(['consumers', 'create', 'kate', '--key-out', first]);
+    expect(r.code, r.err).toBe(0);
+    const key = readFileSync(first, 'utf8');
+    expect(key).toMatch(/^cak_[0-9A-Za-z]{38}\n$/);
+    expect(statSync(first).mode & 0o777).toBe(0o600);
+    expect(r.out).toContain(`written to ${first} (mode 0600)`);
+    const second = join(dir, 'second.key');
+    expect((await cli(['keys', 'add', 'kate', '--key', 'kate-second-key-0123456789', '--key-out', second])).code).toBe(0);
+    expect(readFileSync(second, 'utf8')).toBe('kate-second-key-0123456789\n');
+    expect(statSync(second).mode & 0o777).toBe(0o600);
+    expect(httpStatus(await t.envoy.check({ headers: { authorization: `Bearer ${key.trim()}` } }))).toBe(200);
   });
 });
 
