@@ -54,6 +54,8 @@ export class App {
   readonly #grpc: GrpcServer;
   readonly #admin: AdminServer;
   #draining = false;
+  /** The start-up upgrade passes (settled when done; never rejects). */
+  upkeep: Promise<void> = Promise.resolve();
 
   private constructor(opts: AppOptions, store: ConsumerStore) {
     this.config = opts.config;
@@ -118,9 +120,36 @@ export class App {
     };
   }
 
+  /**
+   * Upgrade pass, once per start (idempotent; several instances may run it
+   * at once): grants naming a consumer that no longer exists are dropped, so
+   * a consumer created later under that name inherits none. Retried until the
+   * store answers; each changed route is audited as actor `system`.
+   */
+  async #pruneGrants(): Promise<void> {
+    for (let delay = 200; !this.#draining; delay = Math.min(delay * 2, 5000)) {
+      try {
+        const changed = await this.store.pruneDanglingGrants();
+        const dropped = changed.reduce((n, c) => n + c.before.consumers.length - c.after.consumers.length, 0);
+        if (dropped > 0) this.logger.warn({ dropped, routes: changed.map((c) => c.after.route) }, 'dropped route grants naming consumers that no longer exist');
+        else this.logger.debug('no route grant names a missing consumer');
+        for (const c of changed) {
+          await this.auditor.recordRoute('system', 'route.consumer_removed', c.before, c.after).catch((err: unknown) => {
+            this.logger.error({ err: String(err), target: `route:${c.after.route}` }, 'audit entry could not be written');
+          });
+        }
+        return;
+      } catch (err) {
+        this.logger.debug({ err: String(err) }, 'grants upgrade pass waits for the store');
+        await new Promise((r) => setTimeout(r, delay).unref());
+      }
+    }
+  }
+
   /** Starts syncing and both servers; gRPC health turns SERVING once the replica is warm. */
   async start(): Promise<Ports> {
     this.replicator.start();
+    this.upkeep = this.#pruneGrants();
     const grpc = await this.#grpc.listen(this.config.grpcHost, this.config.grpcPort);
     const admin = await this.#admin.listen(this.config.adminHost, this.config.adminPort);
     void this.replicator.whenWarm().then(() => {
