@@ -19,6 +19,8 @@ import { FileStore } from './store/file-store.js';
 import { parseRedisUrl } from './store/redis-connection.js';
 import { RedisStore } from './store/redis-store.js';
 import { Replicator } from './store/replicator.js';
+import { Keyring } from './consumers/secret-seal.js';
+import { SealedStore, type SealStatus } from './store/sealed-store.js';
 import type { ConsumerStore } from './store/store.js';
 
 export interface AppOptions {
@@ -51,15 +53,24 @@ export class App {
   readonly metrics: Metrics;
   readonly telemetry: CheckTelemetry;
   readonly auditor: Auditor;
+  readonly #sealed: SealedStore;
   readonly #grpc: GrpcServer;
   readonly #admin: AdminServer;
   #draining = false;
   /** The start-up upgrade passes (settled when done; never rejects). */
   upkeep: Promise<void> = Promise.resolve();
 
-  private constructor(opts: AppOptions, store: ConsumerStore) {
+  private constructor(opts: AppOptions, inner: ConsumerStore) {
     this.config = opts.config;
     this.logger = opts.logger ?? createLogger(opts.config.logLevel);
+    for (const w of opts.config.warnings) this.logger.warn(w);
+    const keks = opts.config.secretsKeks;
+    if (keks.length === 0) {
+      this.logger.warn('no SECRETS_KEK or SECRETS_KEK_FILE: HS256 secrets of symmetric JWT consumers are stored unencrypted (see "Secrets at rest" in the README)');
+    }
+    // Seals HS256 secrets on their way into the store and opens them on the way out.
+    const store = new SealedStore({ store: inner, keyring: keks.length > 0 ? new Keyring(keks) : undefined, logger: this.logger, now: opts.now });
+    this.#sealed = store;
     this.telemetry = new CheckTelemetry({ logger: this.logger });
     this.metrics = new Metrics({
       checkStats: this.telemetry.stats,
@@ -108,7 +119,13 @@ export class App {
   }
 
   /** Ready: the replica is warm and in step with the store, and not draining. */
-  readiness(): { ready: boolean; warm: boolean; storeConnected: boolean; consumers: number; draining: boolean } {
+  /**
+   * `secrets` says which KEK seals, and how many consumers' secrets this
+   * instance cannot open (sealed under a KEK it lacks: their tokens get 503)
+   * or still awaits re-sealing. An unreadable secret does not make the
+   * instance unready: every other consumer is still served.
+   */
+  readiness(): { ready: boolean; warm: boolean; storeConnected: boolean; consumers: number; draining: boolean; secrets: SealStatus } {
     const warm = this.replicator.warm;
     const storeConnected = this.store.connected;
     return {
@@ -117,7 +134,13 @@ export class App {
       storeConnected,
       consumers: this.directory.size,
       draining: this.#draining,
+      secrets: this.#sealed.status(),
     };
+  }
+
+  /** Runs the re-seal pass now (tests; it also runs by itself when records need it). */
+  reseal(): Promise<number> {
+    return this.#sealed.reseal();
   }
 
   /**

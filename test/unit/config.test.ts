@@ -32,6 +32,8 @@ describe('defaults', () => {
       adminTokens: [],
       redisTlsCa: undefined,
       workers: 1,
+      secretsKeks: [],
+      warnings: [],
     });
   });
 
@@ -74,6 +76,8 @@ describe('defaults', () => {
       adminTokens: [{ name: 'admin', scope: 'read-write', sha256: createHash('sha256').update('x'.repeat(16)).digest('hex') }],
       redisTlsCa: undefined,
       workers: 1,
+      secretsKeks: [],
+      warnings: [],
     });
   });
 
@@ -88,7 +92,8 @@ describe('defaults', () => {
   it('ENV_DOC lists every variable loadConfig reads', () => {
     expect(ENV_DOC.map(([n]) => n).sort()).toEqual(
       ['ADMIN_HOST', 'ADMIN_PORT', 'ADMIN_TOKEN', 'ADMIN_TOKENS_FILE', 'DATA_FILE', 'DRAIN_MS', 'GRPC_HOST', 'GRPC_PORT',
-        'LOG_LEVEL', 'REDIS_KEY_PREFIX', 'REDIS_TLS_CA_FILE', 'REDIS_URL', 'SYNC_INTERVAL_MS', 'WORKERS'].sort(),
+        'LOG_LEVEL', 'REDIS_KEY_PREFIX', 'REDIS_TLS_CA_FILE', 'REDIS_URL', 'SYNC_INTERVAL_MS', 'WORKERS',
+        'SECRETS_KEK', 'SECRETS_KEK_FILE'].sort(),
     );
   });
 });
