@@ -71,14 +71,6 @@ export class Auditor {
     const granting = m.action === 'consumer.delete' && m.name !== undefined ? await this.#granting(m.name) : [];
     const result = await run();
     const name = m.name ?? nameInBody(body);
-    for (const r of granting) {
-      try {
-        const after = await this.#snapshot('route', r.route);
-        await this.recordRoute(actor, 'route.consumer_removed', r, after);
-      } catch (err) {
-        this.#log.error({ err: String(err), actor, action: 'route.consumer_removed', target: `route:${r.route}` }, 'audit entry could not be written');
-      }
-    }
     try {
       const after = name === undefined ? null : await this.#snapshot(m.kind, name);
       await this.#store.appendAudit({
@@ -91,6 +83,16 @@ export class Auditor {
       });
     } catch (err) {
       this.#log.error({ err: String(err), actor, action: m.action, target: `${m.kind}:${name ?? '?'}` }, 'audit entry could not be written');
+    }
+    // The routes the delete removed the consumer from, each with its grants before and after.
+    for (const r of granting) {
+      try {
+        const after = (await this.#snapshot('route', r.route)) as { consumers?: string[] } | null;
+        if (after?.consumers?.includes(m.name as string)) continue; // not changed by this delete
+        await this.recordRoute(actor, 'route.consumer_removed', r, after);
+      } catch (err) {
+        this.#log.error({ err: String(err), actor, action: 'route.consumer_removed', target: `route:${r.route}` }, 'audit entry could not be written');
+      }
     }
     return result;
   }
