@@ -167,7 +167,9 @@ export class SealedStore implements ConsumerStore {
     if (!this.#ring || this.#timer || this.#closed) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      void this.reseal();
+      this.reseal().catch((err: unknown) => {
+        this.#log.error({ err: String(err) }, 're-seal pass failed; it is tried again when a record needs it');
+      });
     }, this.#delayMs + Math.floor(Math.random() * this.#delayMs));
     this.#timer.unref();
   }
