@@ -20,6 +20,8 @@ import { FileStore } from './store/file-store.js';
 import { parseRedisUrl } from './store/redis-connection.js';
 import { RedisStore } from './store/redis-store.js';
 import { Replicator } from './replica/replicator.js';
+import { Keyring } from './consumers/secret-seal.js';
+import { SealedStore, type SealStatus } from './store/sealed-store.js';
 import type { ConsumerStore } from './store/store.js';
 
 export interface AppOptions {
@@ -82,16 +84,27 @@ export class App {
   readonly metrics: Metrics;
   readonly telemetry: CheckTelemetry;
   readonly auditor: Auditor;
+  readonly #sealed: SealedStore;
   readonly #grpc: GrpcServer;
   readonly #admin: AdminServer;
   /** Why the store refuses writes (the file store's `fault`); undefined when it takes them. */
   readonly #storeFault: () => string | undefined;
   #draining = false;
+  /** The start-up upgrade passes (settled when done; never rejects). */
+  upkeep: Promise<void> = Promise.resolve();
 
-  private constructor(opts: AppOptions, store: ConsumerStore) {
+  private constructor(opts: AppOptions, inner: ConsumerStore) {
     this.config = opts.config;
     this.directory = new Directory({ maxStalenessMs: opts.config.maxStalenessMs });
     this.logger = opts.logger ?? createLogger(opts.config.logLevel);
+    for (const w of opts.config.warnings) this.logger.warn(w);
+    const keks = opts.config.secretsKeks;
+    if (keks.length === 0) {
+      this.logger.warn('no SECRETS_KEK or SECRETS_KEK_FILE: HS256 secrets of symmetric JWT consumers are stored unencrypted (see "Secrets at rest" in the README)');
+    }
+    // Seals HS256 secrets on their way into the store and opens them on the way out.
+    const store = new SealedStore({ store: inner, keyring: keks.length > 0 ? new Keyring(keks) : undefined, logger: this.logger, now: opts.now });
+    this.#sealed = store;
     this.telemetry = new CheckTelemetry({ logger: this.logger });
     this.metrics = new Metrics({
       checkStats: this.telemetry.stats,
@@ -102,7 +115,7 @@ export class App {
       now: opts.now,
     });
     store.on('down', () => this.metrics.storeDown());
-    this.#storeFault = store instanceof FileStore ? () => store.fault : () => undefined;
+    this.#storeFault = inner instanceof FileStore ? () => inner.fault : () => undefined;
     this.store = instrumentStore(store, this.metrics.storeOp);
     this.replicator = new Replicator({
       store: this.store,
@@ -151,8 +164,12 @@ export class App {
   /**
    * Ready: the replica is warm, in step with the store and confirmed so within
    * MAX_STALENESS_MS (`fresh`), the store takes writes, and not draining.
+   * `secrets` says which KEK seals, and how many consumers' secrets this
+   * instance cannot open (sealed under a KEK it lacks: their tokens get 503)
+   * or still awaits re-sealing. An unreadable secret does not make the
+   * instance unready: every other consumer is still served.
    */
-  readiness(): { ready: boolean; warm: boolean; storeConnected: boolean; fresh: boolean; storeFault?: string; consumers: number; draining: boolean } {
+  readiness(): { ready: boolean; warm: boolean; storeConnected: boolean; fresh: boolean; storeFault?: string; consumers: number; draining: boolean; secrets: SealStatus } {
     const warm = this.replicator.warm;
     const storeConnected = this.store.connected;
     const fresh = this.directory.isFresh();
@@ -165,12 +182,45 @@ export class App {
       ...(storeFault === undefined ? {} : { storeFault }),
       consumers: this.directory.size,
       draining: this.#draining,
+      secrets: this.#sealed.status(),
     };
+  }
+
+  /** Runs the re-seal pass now (tests; it also runs by itself when records need it). */
+  reseal(): Promise<number> {
+    return this.#sealed.reseal();
+  }
+
+  /**
+   * Upgrade pass, once per start (idempotent; several instances may run it
+   * at once): grants naming a consumer that no longer exists are dropped, so
+   * a consumer created later under that name inherits none. Retried until the
+   * store answers; each changed route is audited as actor `system`.
+   */
+  async #pruneGrants(): Promise<void> {
+    for (let delay = 200; !this.#draining; delay = Math.min(delay * 2, 5000)) {
+      try {
+        const changed = await this.store.pruneDanglingGrants();
+        const dropped = changed.reduce((n, c) => n + c.before.consumers.length - c.after.consumers.length, 0);
+        if (dropped > 0) this.logger.warn({ dropped, routes: changed.map((c) => c.after.route) }, 'dropped route grants naming consumers that no longer exist');
+        else this.logger.debug('no route grant names a missing consumer');
+        for (const c of changed) {
+          await this.auditor.recordRoute('system', 'route.consumer_removed', c.before, c.after).catch((err: unknown) => {
+            this.logger.error({ err: String(err), target: `route:${c.after.route}` }, 'audit entry could not be written');
+          });
+        }
+        return;
+      } catch (err) {
+        this.logger.debug({ err: String(err) }, 'grants upgrade pass waits for the store');
+        await new Promise((r) => setTimeout(r, delay).unref());
+      }
+    }
   }
 
   /** Starts syncing and both servers; gRPC health turns SERVING once the replica is warm. */
   async start(): Promise<Ports> {
     this.replicator.start();
+    this.upkeep = this.#pruneGrants();
     const c = this.config;
     const grpc = await this.#grpc.listen(c.grpcHost, c.grpcPort).catch((err: unknown) => {
       throw listenError('GRPC_PORT', c.grpcHost, c.grpcPort, err);

@@ -10,6 +10,12 @@
  * in between; the entry still names the change that was made. An audit write
  * that fails after the change succeeded is logged at error, and the change's
  * answer is still returned (the change happened; a 503 would be a lie).
+ *
+ * A consumer delete also removes the consumer from every route grant (in the
+ * same store write); besides its `consumer.delete` entry it records one
+ * `route.consumer_removed` entry per route, with that route's grants before
+ * and after, by the same actor. The upgrade pass that drops grants of
+ * consumers that no longer exist records the same entries as actor `system`.
  */
 import type { Logger } from 'pino';
 import type { ConsumerService } from './consumer-service.js';
@@ -62,6 +68,7 @@ export class Auditor {
     const m = mutationOf(method, path);
     if (!m) return run();
     const before = m.name === undefined ? null : await this.#snapshot(m.kind, m.name);
+    const granting = m.action === 'consumer.delete' && m.name !== undefined ? await this.#granting(m.name) : [];
     const result = await run();
     const name = m.name ?? nameInBody(body);
     try {
@@ -77,7 +84,38 @@ export class Auditor {
     } catch (err) {
       this.#log.error({ err: String(err), actor, action: m.action, target: `${m.kind}:${name ?? '?'}` }, 'audit entry could not be written');
     }
+    // The routes the delete removed the consumer from, each with its grants before and after.
+    for (const r of granting) {
+      try {
+        const after = (await this.#snapshot('route', r.route)) as { consumers?: string[] } | null;
+        if (after?.consumers?.includes(m.name as string)) continue; // not changed by this delete
+        await this.recordRoute(actor, 'route.consumer_removed', r, after);
+      } catch (err) {
+        this.#log.error({ err: String(err), actor, action: 'route.consumer_removed', target: `route:${r.route}` }, 'audit entry could not be written');
+      }
+    }
     return result;
+  }
+
+  /** Records a change made outside an admin request (e.g. `system` upgrade passes) or a route a delete changed. */
+  async recordRoute(actor: string, action: string, before: { route: string } | null, after: unknown): Promise<void> {
+    await this.#store.appendAudit({
+      at: new Date(this.#now()).toISOString(),
+      actor,
+      action,
+      target: `route:${before?.route ?? '?'}`,
+      before,
+      after,
+    });
+  }
+
+  async #granting(name: string): Promise<Array<{ route: string }>> {
+    try {
+      return await this.#service.routesGranting(name);
+    } catch (err) {
+      if (err instanceof AdminError && err.status === 400) return [];
+      throw err;
+    }
   }
 
   /** A page of the trail, newest first. `cursor` is a `nextCursor` from an earlier page. */

@@ -172,17 +172,28 @@ export class ConsumerService {
     return toView(rec);
   }
 
-  async remove(name: string): Promise<void> {
+  /**
+   * Deletes a consumer. Its grants go with it, atomically (a consumer created
+   * later under the same name inherits nothing); returns the routes it was
+   * removed from, as they are now. A route whose last consumer it was keeps
+   * an empty grant list and admits nobody.
+   */
+  async remove(name: string): Promise<RouteRecord[]> {
     v.consumerName(name);
     for (let attempt = 0; ; attempt++) {
       const cur = await this.#require(name);
       try {
-        await this.#write(() => this.#store.deleteConsumer(name, cur.version));
-        return;
+        return await this.#write(() => this.#store.deleteConsumer(name, cur.version));
       } catch (err) {
         if (!isVersionConflict(err) || attempt >= CAS_ATTEMPTS) throw mapStoreError(err);
       }
     }
+  }
+
+  /** Routes whose grants name `name` (the audit trail's view of what a delete changes). */
+  async routesGranting(name: string): Promise<RouteRecord[]> {
+    v.consumerName(name);
+    return this.#read(() => this.#store.routesGranting(name));
   }
 
   async addKey(name: string, input: unknown): Promise<AddedKey> {
@@ -257,10 +268,9 @@ export class ConsumerService {
     if (!Array.isArray(body.consumers)) throw invalid('consumers', 'is required and must be an array of consumer names');
     if (body.consumers.length > 10_000) throw invalid('consumers', 'must list at most 10000 names');
     const names = [...new Set(body.consumers.map((n, i) => v.consumerName(n, `consumers[${i}]`)))].sort();
-    for (const n of names) {
-      if (!(await this.#read(() => this.#store.getConsumer(n)))) throw invalid('consumers', `no consumer named "${n}"`);
-    }
     const rec: RouteRecord = { route, consumers: names, updatedAt: this.#iso() };
+    // The store checks that every name exists atomically with the write: a
+    // grant for a name not yet created would go to whoever creates it.
     await this.#write(() => this.#store.putRoute(rec));
     return rec;
   }
@@ -368,7 +378,9 @@ function mapStoreError(err: unknown): unknown {
       case 'credential_conflict':
         return new AdminError('credential_conflict', 'this key is already in use by a consumer', 'key');
       case 'consumer_not_found':
-        return new AdminError('consumer_not_found', 'the consumer does not exist');
+        return err.subject === undefined
+          ? new AdminError('consumer_not_found', 'the consumer does not exist')
+          : new AdminError('consumer_not_found', `no consumer named "${err.subject}"; create it before granting it a route`, 'consumers');
       case 'version_conflict':
         return new AdminError('store_unavailable', 'the consumer kept changing; try again');
     }

@@ -2,9 +2,11 @@
  * Environment → validated, frozen Config. Every bad variable is reported at
  * once, each with its name and the fix. Defaults follow PRODUCT.md.
  */
-import { readFileSync } from 'node:fs';
+import { createSecretKey } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hashAdminToken, parseAdminTokens, type AdminTokenEntry } from './admin-tokens.js';
+import { derivedKekId, KEK_BYTES, KEK_ID_RE, type Kek } from '../consumers/secret-seal.js';
 import { parseRedisUrl, RedisUrlError } from '../store/redis-connection.js';
 
 export interface Config {
@@ -37,6 +39,13 @@ export interface Config {
   readonly lameDuckMs: number;
   /** Processes serving the same ports (node:cluster); more than 1 needs REDIS_URL. */
   readonly workers: number;
+  /**
+   * Key-encryption keys for secrets at rest (SECRETS_KEK or SECRETS_KEK_FILE),
+   * the primary (which seals) first; empty: secrets are stored unencrypted.
+   */
+  readonly secretsKeks: readonly Kek[];
+  /** Problems that do not stop the service (e.g. a world-readable KEK file); logged at start. */
+  readonly warnings: readonly string[];
 }
 
 export class ConfigError extends Error {
@@ -68,6 +77,8 @@ export const ENV_DOC: ReadonlyArray<readonly [string, string, string]> = [
   ['DRAIN_MS', '10000', 'how long SIGTERM waits for in-flight calls'],
   ['LAME_DUCK_MS', '5000', 'after SIGTERM: gRPC health NOT_SERVING and /readyz 503 at once, Checks still answered this long (so Envoy\'s health check moves traffic away), then the drain; 0 drains at once'],
   ['WORKERS', '1', 'processes serving the same ports (node:cluster) on multi-core machines; >1 needs REDIS_URL'],
+  ['SECRETS_KEK', '(none)', 'key-encryption key for HS256 secrets at rest: 32 bytes, base64 (`openssl rand -base64 32`); its id is derived from its hash'],
+  ['SECRETS_KEK_FILE', '(none)', 'file of KEKs, one `<id> <base64 32 bytes>` a line (# comments); the first seals, all open; for rotation. Set this or SECRETS_KEK'],
 ];
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -158,6 +169,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const redisKeyPrefix = str('REDIS_KEY_PREFIX', 'cauthz:');
   if (!/^[\x21-\x7e]{1,64}$/.test(redisKeyPrefix)) problems.push('REDIS_KEY_PREFIX: must be 1-64 printable characters without spaces');
 
+  const warnings: string[] = [];
+  const secretsKeks = loadKeks(env, problems, warnings);
+
   const config: Config = {
     grpcHost: host('GRPC_HOST', '0.0.0.0'),
     grpcPort: port('GRPC_PORT', 9001),
@@ -175,12 +189,91 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     drainMs: int('DRAIN_MS', 10_000, 0, 600_000),
     lameDuckMs: int('LAME_DUCK_MS', 5_000, 0, 600_000),
     workers: int('WORKERS', 1, 1, 64),
+    secretsKeks: Object.freeze(secretsKeks),
+    warnings: Object.freeze(warnings),
   };
   if (config.workers > 1 && redisUrl === undefined) {
     problems.push(`WORKERS=${config.workers}: several processes cannot share the embedded store file; set REDIS_URL or WORKERS=1`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
+}
+
+/** A KEK from its base64 text (standard or url alphabet); undefined unless exactly 32 bytes, canonical. */
+function kekBytes(text: string): Buffer | undefined {
+  const t = text.trim();
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(t)) return undefined;
+  const url = t.includes('-') || t.includes('_');
+  const b = Buffer.from(t, url ? 'base64url' : 'base64');
+  if (b.length !== KEK_BYTES) return undefined;
+  const again = b.toString(url ? 'base64url' : 'base64');
+  return again.replace(/=+$/, '') === t.replace(/=+$/, '') ? b : undefined;
+}
+
+/** SECRETS_KEK / SECRETS_KEK_FILE → KEKs, primary first. Never puts key text in a problem. */
+function loadKeks(env: Record<string, string | undefined>, problems: string[], warnings: string[]): Kek[] {
+  const single = env.SECRETS_KEK === '' ? undefined : env.SECRETS_KEK;
+  const file = env.SECRETS_KEK_FILE === '' ? undefined : env.SECRETS_KEK_FILE;
+  if (single !== undefined && file !== undefined) {
+    problems.push('SECRETS_KEK and SECRETS_KEK_FILE: set one, not both (to rotate, list every KEK in SECRETS_KEK_FILE)');
+    return [];
+  }
+  if (single !== undefined) {
+    const b = kekBytes(single);
+    if (!b) {
+      problems.push(`SECRETS_KEK: must be ${KEK_BYTES} bytes in base64 (make one with \`openssl rand -base64 32\`)`);
+      return [];
+    }
+    const key = createSecretKey(b);
+    return [Object.freeze({ id: derivedKekId(key), key })];
+  }
+  if (file === undefined) return [];
+  const where = `SECRETS_KEK_FILE=${JSON.stringify(file)}`;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+    if ((statSync(file).mode & 0o004) !== 0) warnings.push(`${where}: is readable by every user of the machine; restrict it (chmod 600)`);
+  } catch (err) {
+    problems.push(`${where}: cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}); fix the path or its permissions`);
+    return [];
+  }
+  const keks: Kek[] = [];
+  const seen = new Set<string>();
+  const material = new Set<string>();
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const at = `${where} line ${i + 1}`;
+    const parts = line.split(/\s+/);
+    if (parts.length !== 2) {
+      problems.push(`${at}: must be \`<id> <base64 key>\``);
+      return;
+    }
+    const [id, keyText] = parts as [string, string];
+    if (!KEK_ID_RE.test(id)) {
+      problems.push(`${at}: id ${JSON.stringify(id.slice(0, 70))} must be 1-64 characters of A-Z a-z 0-9 _ -`);
+      return;
+    }
+    if (seen.has(id)) {
+      problems.push(`${at}: duplicate id "${id}"`);
+      return;
+    }
+    const b = kekBytes(keyText);
+    if (!b) {
+      problems.push(`${at}: the key of "${id}" must be ${KEK_BYTES} bytes in base64 (\`openssl rand -base64 32\`)`);
+      return;
+    }
+    const hex = b.toString('hex');
+    if (material.has(hex)) {
+      problems.push(`${at}: the key of "${id}" is the same as an earlier one; each id needs its own key`);
+      return;
+    }
+    seen.add(id);
+    material.add(hex);
+    keks.push(Object.freeze({ id, key: createSecretKey(b) }));
+  });
+  if (keks.length === 0 && !problems.some((p) => p.startsWith(where))) problems.push(`${where}: lists no key; add \`<id> <base64 key>\` or unset it`);
+  return keks;
 }
 
 export function isLoopback(host: string): boolean {

@@ -2,7 +2,8 @@
  * The consumer model as stored (records) and as shown by the admin API
  * (views). API-key records hold key hashes, never keys. JWT records hold
  * public JWKs, and for `symmetric` consumers the HS256 secret itself (it is
- * needed to verify); views never hold a hash, a secret or a private part.
+ * needed to verify; at rest it is sealed under a KEK when one is configured,
+ * see secret-seal.ts); views never hold a hash, a secret or a private part.
  */
 import { createHash } from 'node:crypto';
 import type {
@@ -58,6 +59,13 @@ export interface StoredJwk {
   readonly n?: string;
   readonly e?: string;
   readonly k?: string;
+  /**
+   * At rest only: `k` sealed under a key-encryption key (a secret-seal.ts
+   * envelope), stored instead of `k` when a KEK is configured. The store
+   * layer (sealed-store.ts) opens it on read; a record whose envelope this
+   * instance cannot open keeps `sealed` and has no `k` (its tokens get 503).
+   */
+  readonly sealed?: string;
 }
 
 export interface JwtKeyRecord {

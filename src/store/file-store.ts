@@ -251,10 +251,12 @@ export class FileStore implements ConsumerStore {
    * file refuses is undone in memory too (so it is never served) and reported
    * as StoreUnavailableError: nothing was written.
    */
-  #write(entity: string, apply: () => void): Promise<void> {
+  #write(entity: string, apply: () => string[] | void): Promise<void> {
     const run = this.#queue.then(async () => {
       const undo = this.#checkpoint();
-      apply();
+      // Entities changed along with `entity` (routes a consumer delete touched) get their own revisions.
+      const also = apply() ?? [];
+      for (const e of also) this.#log.set(e, ++this.#rev);
       this.#log.set(entity, ++this.#rev);
       try {
         await this.#persist();
@@ -350,14 +352,25 @@ export class FileStore implements ConsumerStore {
     });
   }
 
-  deleteConsumer(name: string, version: number): Promise<void> {
-    return this.#write(`c:${name}`, () => {
+  async deleteConsumer(name: string, version: number): Promise<RouteRecord[]> {
+    const changed: RouteRecord[] = [];
+    await this.#write(`c:${name}`, () => {
+      changed.length = 0;
       const cur = this.#consumers.get(name);
       if (!cur) throw new StoreConflictError('consumer_not_found');
       if (cur.version !== version) throw new StoreConflictError('version_conflict');
       for (const h of credentialHashes(cur)) this.#hashes.delete(h);
       this.#consumers.delete(name);
+      // Its grants go with it, in the same file write.
+      for (const r of this.#routes.values()) {
+        if (!r.consumers.includes(name)) continue;
+        const next: RouteRecord = { ...r, consumers: r.consumers.filter((c) => c !== name), updatedAt: new Date().toISOString() };
+        this.#routes.set(r.route, next);
+        changed.push(next);
+      }
+      return changed.map((r) => `r:${r.route}`);
     });
+    return changed.sort(byRoute);
   }
 
   async getConsumer(name: string): Promise<ConsumerRecord | undefined> {
@@ -370,8 +383,41 @@ export class FileStore implements ConsumerStore {
 
   putRoute(rec: RouteRecord): Promise<void> {
     return this.#write(`r:${rec.route}`, () => {
+      const missing = rec.consumers.find((c) => !this.#consumers.has(c));
+      if (missing !== undefined) throw new StoreConflictError('consumer_not_found', missing);
       this.#routes.set(rec.route, rec);
     });
+  }
+
+  async routesGranting(consumer: string): Promise<RouteRecord[]> {
+    return [...this.#routes.values()].filter((r) => r.consumers.includes(consumer)).sort(byRoute);
+  }
+
+  async pruneDanglingGrants(): Promise<Array<{ before: RouteRecord; after: RouteRecord }>> {
+    const out: Array<{ before: RouteRecord; after: RouteRecord }> = [];
+    const run = this.#queue.then(async () => {
+      const undo = this.#checkpoint();
+      for (const r of [...this.#routes.values()].sort(byRoute)) {
+        const kept = r.consumers.filter((c) => this.#consumers.has(c));
+        if (kept.length === r.consumers.length) continue;
+        const after: RouteRecord = { ...r, consumers: kept, updatedAt: new Date().toISOString() };
+        this.#routes.set(r.route, after);
+        this.#log.set(`r:${r.route}`, ++this.#rev);
+        out.push({ before: r, after });
+      }
+      if (out.length === 0) return;
+      try {
+        await this.#persist();
+      } catch (err) {
+        undo();
+        out.length = 0;
+        throw new StoreUnavailableError(err);
+      }
+      this.#events.emit('change');
+    });
+    this.#queue = run.catch(() => undefined);
+    await run;
+    return out;
   }
 
   async deleteRoute(route: string): Promise<boolean> {
@@ -612,6 +658,10 @@ function parseDataFile(path: string, text: string): FileShape {
                     : undefined;
   if (problem) throw new DataFileError(`DATA_FILE=${path}: ${problem}; ${fix}`);
   return d as FileShape;
+}
+
+function byRoute(a: RouteRecord, b: RouteRecord): number {
+  return a.route < b.route ? -1 : a.route > b.route ? 1 : 0;
 }
 
 function page<T>(all: T[], key: (t: T) => string, limit: number, after?: string): Page<T> {

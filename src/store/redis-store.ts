@@ -5,6 +5,8 @@
  *   P c:<name>   consumer record (JSON)       P names   sorted set of names
  *   P k:<hash>   name owning a key hash       P routes  sorted set of routes
  *   P r:<route>  route grants (JSON)          P rev     revision counter
+ *   P g:<name>   set of routes whose grants name the consumer (grants index)
+ *   P grants-indexed  present once the upgrade pass built the grants index
  *   P log        sorted set: entity → revision of its last change
  *   P events     pub/sub channel: a revision was written
  *   P epoch      name of the data set          P audit   stream of admin changes
@@ -61,6 +63,8 @@ export interface RedisStoreOptions {
 
 /** Tombstones the pruner looks at per script call (each call is one atomic step in Redis). */
 const PRUNE_BATCH = 1000;
+/** Compare-and-set rounds a write retries when what it read changed under it. */
+const RETRIES = 16;
 
 const CONFLICTS = new Set<string>(['consumer_exists', 'credential_conflict', 'consumer_not_found', 'version_conflict']);
 
@@ -183,16 +187,114 @@ export class RedisStore implements ConsumerStore {
     );
   }
 
-  async deleteConsumer(name: string, version: number): Promise<void> {
-    const cur = await this.getConsumer(name);
-    if (!cur) throw new StoreConflictError('consumer_not_found');
-    const entity = `c:${name}`;
-    const hashKeys = credentialHashes(cur).map((h) => this.#key(`k:${h}`));
-    await this.#run(
-      scripts.DELETE_CONSUMER,
-      [...this.#head(entity), this.#key('names'), ...hashKeys],
-      [entity, this.#channel(), name, version],
+  async deleteConsumer(name: string, version: number): Promise<RouteRecord[]> {
+    for (let attempt = 0; ; attempt++) {
+      const cur = await this.getConsumer(name);
+      if (!cur) throw new StoreConflictError('consumer_not_found');
+      const entity = `c:${name}`;
+      const hashKeys = credentialHashes(cur).map((h) => this.#key(`k:${h}`));
+      const routes = await this.#grantsOf(name);
+      const changed: RouteRecord[] = [];
+      const args: string[] = [];
+      const now = new Date().toISOString();
+      for (const r of routes) {
+        let next = '';
+        if (r.rec?.consumers.includes(name)) {
+          const after: RouteRecord = { ...r.rec, consumers: r.rec.consumers.filter((c) => c !== name), updatedAt: now };
+          changed.push(after);
+          next = JSON.stringify(after);
+        }
+        args.push(r.route, r.json, next);
+      }
+      const out = await this.#run(
+        scripts.DELETE_CONSUMER,
+        [
+          ...this.#head(entity),
+          this.#key('names'),
+          this.#key(`g:${name}`),
+          ...hashKeys,
+          ...routes.map((r) => this.#key(`r:${r.route}`)),
+        ],
+        [entity, this.#channel(), name, version, hashKeys.length, routes.length, ...args],
+      );
+      if (out === 'ok') return changed;
+      if (attempt >= RETRIES) throw new StoreUnavailableError(new Error('routes kept changing during a consumer delete'));
+    }
+  }
+
+  /**
+   * The routes that may grant `name`, as read (JSON text for the scripts'
+   * compare-and-set): every route its grants index names, and, until the
+   * upgrade pass has built the index, every route that lists it.
+   */
+  async #grantsOf(name: string): Promise<Array<{ route: string; json: string; rec: RouteRecord | undefined }>> {
+    const [indexed, members] = await this.#call(() =>
+      Promise.all([this.#client.exists(this.#key('grants-indexed')), this.#client.smembers(this.#key(`g:${name}`))]),
     );
+    const names = new Set(members);
+    if (indexed === 0) {
+      for (let after: string | undefined, first = true; first || after !== undefined; first = false) {
+        const page = await this.listRoutes(1000, after);
+        for (const r of page.items) if (r.consumers.includes(name)) names.add(r.route);
+        after = page.next;
+      }
+    }
+    const list = [...names].sort();
+    if (list.length === 0) return [];
+    const values = await this.#call(() => this.#client.mget(...list.map((r) => this.#key(`r:${r}`))));
+    return list.map((route, i) => {
+      const json = values[i] ?? '';
+      return { route, json, rec: json ? (JSON.parse(json) as RouteRecord) : undefined };
+    });
+  }
+
+  async routesGranting(consumer: string): Promise<RouteRecord[]> {
+    const all = await this.#grantsOf(consumer);
+    return all.flatMap((r) => (r.rec?.consumers.includes(consumer) ? [r.rec] : []));
+  }
+
+  async pruneDanglingGrants(): Promise<Array<{ before: RouteRecord; after: RouteRecord }>> {
+    const out: Array<{ before: RouteRecord; after: RouteRecord }> = [];
+    for (let after: string | undefined, first = true; first || after !== undefined; first = false) {
+      const names = await this.#call(() =>
+        this.#client.zrangebylex(this.#key('routes'), after === undefined ? '-' : `(${after}`, '+', 'LIMIT', 0, 200),
+      );
+      after = names.length === 200 ? names[names.length - 1] : undefined;
+      for (const route of names) {
+        const changed = await this.#pruneRoute(route);
+        if (changed) out.push(changed);
+      }
+    }
+    await this.#call(() => this.#client.set(this.#key('grants-indexed'), '1'));
+    return out;
+  }
+
+  async #pruneRoute(route: string): Promise<{ before: RouteRecord; after: RouteRecord } | undefined> {
+    const entity = `r:${route}`;
+    for (let attempt = 0; ; attempt++) {
+      const json = await this.#call(() => this.#client.get(this.#key(entity)));
+      if (!json) return undefined;
+      const before = JSON.parse(json) as RouteRecord;
+      const exists = before.consumers.length === 0
+        ? []
+        : await this.#call(() => this.#client.mget(...before.consumers.map((c) => this.#key(`c:${c}`))));
+      const kept = before.consumers.filter((_, i) => exists[i] !== null);
+      const dropped = before.consumers.filter((_, i) => exists[i] === null);
+      const afterRec: RouteRecord = { ...before, consumers: kept, updatedAt: new Date().toISOString() };
+      const res = await this.#run(
+        scripts.PRUNE_ROUTE,
+        [
+          ...this.#head(entity),
+          ...kept.map((c) => this.#key(`c:${c}`)),
+          ...kept.map((c) => this.#key(`g:${c}`)),
+          ...dropped.map((c) => this.#key(`c:${c}`)),
+        ],
+        [entity, this.#channel(), route, json, JSON.stringify(afterRec), kept.length, dropped.length],
+      );
+      if (res === 'ok') return { before, after: afterRec };
+      if (res === 'unchanged') return undefined;
+      if (attempt >= RETRIES) throw new StoreUnavailableError(new Error(`route ${route} kept changing during the grants upgrade`));
+    }
   }
 
   async getConsumer(name: string): Promise<ConsumerRecord | undefined> {
@@ -206,11 +308,18 @@ export class RedisStore implements ConsumerStore {
 
   async putRoute(rec: RouteRecord): Promise<void> {
     const entity = `r:${rec.route}`;
-    await this.#run(
+    const names = rec.consumers;
+    const out = await this.#run(
       scripts.PUT_ROUTE,
-      [...this.#head(entity), this.#key('routes')],
-      [entity, this.#channel(), rec.route, JSON.stringify(rec)],
+      [
+        ...this.#head(entity),
+        this.#key('routes'),
+        ...names.map((c) => this.#key(`c:${c}`)),
+        ...names.map((c) => this.#key(`g:${c}`)),
+      ],
+      [entity, this.#channel(), rec.route, JSON.stringify(rec), names.length],
     );
+    if (out.startsWith('missing:')) throw new StoreConflictError('consumer_not_found', names[Number(out.slice(8)) - 1]);
   }
 
   async deleteRoute(route: string): Promise<boolean> {

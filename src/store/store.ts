@@ -24,10 +24,13 @@ export type StoreConflictCode =
 /** A write refused because of the data (not an outage). */
 export class StoreConflictError extends Error {
   readonly code: StoreConflictCode;
-  constructor(code: StoreConflictCode) {
+  /** What the refusal is about, when it names one thing (e.g. the unknown consumer a route grant named). */
+  readonly subject: string | undefined;
+  constructor(code: StoreConflictCode, subject?: string) {
     super(code);
     this.name = 'StoreConflictError';
     this.code = code;
+    this.subject = subject;
   }
 }
 
@@ -121,13 +124,33 @@ export interface ConsumerStore {
    * drops are released. Throws StoreConflictError.
    */
   replaceConsumer(rec: ConsumerRecord): Promise<void>;
-  /** Deletes the consumer at `version` and releases its key hashes. Throws StoreConflictError. */
-  deleteConsumer(name: string, version: number): Promise<void>;
+  /**
+   * Deletes the consumer at `version`, releases its key hashes and removes its
+   * name from every route grant, all in one atomic write (each changed route
+   * gets its own change-log entry). A route whose last granted consumer this
+   * was keeps an empty list: it admits nobody (fail closed). Returns the routes
+   * as they are after the removal. Throws StoreConflictError.
+   */
+  deleteConsumer(name: string, version: number): Promise<RouteRecord[]>;
   getConsumer(name: string): Promise<ConsumerRecord | undefined>;
   /** Consumers in name order, starting after `after`. */
   listConsumers(limit: number, after?: string): Promise<Page<ConsumerRecord>>;
 
+  /**
+   * Replaces a route's grants. Every named consumer must exist at the moment
+   * of the write (checked atomically with it), so a grant can never wait for a
+   * name to be created: throws StoreConflictError('consumer_not_found', name).
+   */
   putRoute(rec: RouteRecord): Promise<void>;
+  /** Routes whose grants name `consumer`, in route order. */
+  routesGranting(consumer: string): Promise<RouteRecord[]>;
+  /**
+   * Upgrade pass, idempotent and safe to run from several instances at once:
+   * removes from every route the grants naming a consumer that does not exist
+   * (left by versions that did not remove grants on delete) and builds any
+   * index the store keeps for grants. Returns each route it changed.
+   */
+  pruneDanglingGrants(): Promise<Array<{ before: RouteRecord; after: RouteRecord }>>;
   /** Returns false when the route had no grants. */
   deleteRoute(route: string): Promise<boolean>;
   getRoute(route: string): Promise<RouteRecord | undefined>;

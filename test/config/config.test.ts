@@ -33,6 +33,8 @@ describe('defaults', () => {
       adminTokens: [],
       redisTlsCa: undefined,
       workers: 1,
+      secretsKeks: [],
+      warnings: [],
     });
   });
 
@@ -77,6 +79,8 @@ describe('defaults', () => {
       adminTokens: [{ name: 'admin', scope: 'read-write', sha256: createHash('sha256').update('x'.repeat(16)).digest('hex') }],
       redisTlsCa: undefined,
       workers: 1,
+      secretsKeks: [],
+      warnings: [],
     });
   });
 
@@ -91,7 +95,8 @@ describe('defaults', () => {
   it('ENV_DOC lists every variable loadConfig reads', () => {
     expect(ENV_DOC.map(([n]) => n).sort()).toEqual(
       ['ADMIN_HOST', 'ADMIN_PORT', 'ADMIN_TOKEN', 'ADMIN_TOKENS_FILE', 'DATA_FILE', 'DRAIN_MS', 'GRPC_HOST', 'GRPC_PORT',
-        'LAME_DUCK_MS', 'LOG_LEVEL', 'MAX_STALENESS_MS', 'REDIS_KEY_PREFIX', 'REDIS_TLS_CA_FILE', 'REDIS_URL', 'SYNC_INTERVAL_MS', 'WORKERS'].sort(),
+        'LAME_DUCK_MS', 'LOG_LEVEL', 'MAX_STALENESS_MS', 'REDIS_KEY_PREFIX', 'REDIS_TLS_CA_FILE', 'REDIS_URL', 'SYNC_INTERVAL_MS', 'WORKERS',
+        'SECRETS_KEK', 'SECRETS_KEK_FILE'].sort(),
     );
   });
 });

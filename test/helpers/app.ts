@@ -48,6 +48,7 @@ export async function startApp(opts: TestAppOptions = {}): Promise<TestApp> {
   const app = await App.create({ config, logger: opts.logger ?? createLogger(config.logLevel), now: opts.now });
   const ports = await app.start();
   await app.replicator.whenWarm();
+  await app.upkeep; // start-up passes (grants upgrade) done: they would show in command counts
   const envoy = new EnvoyClient(ports.grpc);
   return {
     app,

@@ -156,8 +156,6 @@ describe('every invalid field → 400 invalid_request naming it, and nothing cha
     ['grants missing', 'PUT', '/v1/routes/chat', {}, 'consumers'],
     ['grants not an array', 'PUT', '/v1/routes/chat', { consumers: 'alice' }, 'consumers'],
     ['grants with a number', 'PUT', '/v1/routes/chat', { consumers: ['alice', 42] }, 'consumers[1]'],
-    ['grants naming an unknown consumer', 'PUT', '/v1/routes/chat', { consumers: ['alice', 'nobody'] }, 'consumers'],
-    ['grants on a new route naming an unknown consumer', 'PUT', '/v1/routes/newroute', { consumers: ['nobody'] }, 'consumers'],
     ['grants unknown field', 'PUT', '/v1/routes/chat', { consumers: ['alice'], mode: 'all' }, 'mode'],
   ];
 
@@ -165,6 +163,19 @@ describe('every invalid field → 400 invalid_request naming it, and nothing cha
     const before = await snapshot();
     const res = typeof body === 'string' ? await raw(method, path, body, { 'content-type': 'application/json' }) : await t.admin(method, path, body);
     expectInvalid(res, field);
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it.each([
+    ['grants naming an unknown consumer', '/v1/routes/chat', ['alice', 'nobody']],
+    ['grants on a new route naming an unknown consumer', '/v1/routes/newroute', ['nobody']],
+  ])('%s → 404 consumer_not_found naming it, and nothing changes', async (_label, path, consumers) => {
+    const before = await snapshot();
+    const res = await t.admin('PUT', path, { consumers });
+    expect(res.status).toBe(404);
+    expect(res.body.error.code).toBe('consumer_not_found');
+    expect(res.body.error.field).toBe('consumers');
+    expect(res.body.error.message).toContain('"nobody"');
     expect(await snapshot()).toEqual(before);
   });
 

@@ -228,7 +228,8 @@ describe('routes', () => {
   it('granting an unknown consumer is refused (exit 1) and changes nothing', async () => {
     const r = await cli(['routes', 'grant', 'chat', 'nobody']);
     expect(r.code).toBe(1);
-    expect(r.err).toContain('invalid_request');
+    expect(r.err).toContain('consumer_not_found');
+    expect(r.err).toContain('"nobody"');
     expect((await t.admin('GET', '/v1/routes/chat', undefined, TOKEN)).status).toBe(404);
   });
 });

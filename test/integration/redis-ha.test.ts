@@ -288,10 +288,13 @@ describe('Redis Cluster', () => {
     expect(await a.app.store.pruneChangeLog(Number.MAX_SAFE_INTEGER)).toBe(1);
     const audit = await b.admin('GET', '/v1/audit');
     expect(audit.body.items.map((e: { action: string }) => e.action)).toEqual([
-      'consumer.delete', 'route.put', 'consumer.update', 'key.add', 'consumer.create',
+      'route.consumer_removed', 'consumer.delete', 'route.put', 'consumer.update', 'key.add', 'consumer.create',
     ]);
     const probe = client(cluster.nodes[0]!.port);
     cleanups.push(async () => probe.disconnect());
     expect(await probe.call('CLUSTER', 'KEYSLOT', '{cauthz}:rev')).toBe(await probe.call('CLUSTER', 'KEYSLOT', '{cauthz}:c:alice'));
+    expect(await probe.call('CLUSTER', 'KEYSLOT', '{cauthz}:rev')).toBe(await probe.call('CLUSTER', 'KEYSLOT', '{cauthz}:g:alice'));
+    // the route whose last grant alice was admits nobody, on the other instance too
+    expect((await b.admin('GET', '/v1/routes/chat')).body.consumers).toEqual([]);
   });
 });

@@ -3,7 +3,7 @@
  * FileStore, the FileStore on a file (reopened: data and epoch survive), and
  * the RedisStore on a real redis-server.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -58,10 +58,15 @@ async function conflict(p: Promise<unknown>): Promise<string> {
 interface Harness {
   store: ConsumerStore;
   reopen?: () => Promise<ConsumerStore>;
+  /**
+   * Writes a route behind the store's back, as a version that did not remove
+   * grants on delete left it (names of consumers that no longer exist).
+   */
+  plantRoute?: (rec: RouteRecord) => Promise<ConsumerStore>;
   dispose: () => Promise<void>;
 }
 
-function storeContract(label: string, opts: { reopenable: boolean }, make: () => Promise<Harness>): void {
+function storeContract(label: string, opts: { reopenable: boolean; plantable?: boolean }, make: () => Promise<Harness>): void {
   describe(`ConsumerStore contract: ${label}`, () => {
     let h: Harness;
     let s: ConsumerStore;
@@ -158,6 +163,7 @@ function storeContract(label: string, opts: { reopenable: boolean }, make: () =>
     });
 
     it('routes: put, get, list with pagination, delete', async () => {
+      for (const n of ['alice', 'bob', 'carol']) await s.createConsumer(consumer(n));
       expect(await s.getRoute('chat')).toBeUndefined();
       await s.putRoute(route('chat', ['alice']));
       await s.putRoute(route('models', ['bob']));
@@ -179,6 +185,7 @@ function storeContract(label: string, opts: { reopenable: boolean }, make: () =>
     });
 
     it('writes issued back to back apply in the order issued (put then delete of one route)', async () => {
+      await s.createConsumer(consumer('alice'));
       const put = s.putRoute(route('fast', ['alice']));
       const del = s.deleteRoute('fast');
       await put;
@@ -368,6 +375,102 @@ function storeContract(label: string, opts: { reopenable: boolean }, make: () =>
       expect(codes).toEqual(Array(9).fill('version_conflict'));
     });
 
+    it('putRoute refuses a name with no consumer (consumer_not_found naming it) and writes nothing', async () => {
+      await s.createConsumer(consumer('alice'));
+      const { rev } = await s.changesSince(0);
+      const err = await s.putRoute(route('chat', ['alice', 'ghost'])).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StoreConflictError);
+      expect((err as StoreConflictError).code).toBe('consumer_not_found');
+      expect((err as StoreConflictError).subject).toBe('ghost');
+      expect(await s.getRoute('chat')).toBeUndefined();
+      expect((await s.changesSince(rev)).rev).toBe(rev);
+      await s.putRoute(route('chat', ['alice']));
+      expect(await s.routesGranting('alice')).toEqual([route('chat', ['alice'])]);
+      expect(await s.routesGranting('ghost')).toEqual([]);
+    });
+
+    it('deleteConsumer removes it from every grant in the same write; a last grant leaves an empty list', async () => {
+      for (const n of ['alice', 'bob']) await s.createConsumer(consumer(n));
+      await s.putRoute(route('chat', ['alice', 'bob']));
+      await s.putRoute(route('secret', ['alice']));
+      await s.putRoute(route('models', ['bob']));
+      await s.putRoute(route('gone', ['alice']));
+      await s.deleteRoute('gone');
+      await s.putRoute(route('secret', ['alice'])); // put twice: still one grant
+      const { rev } = await s.changesSince(0);
+      const changed = await s.deleteConsumer('alice', 1);
+      expect(changed.map((r) => [r.route, r.consumers])).toEqual([
+        ['chat', ['bob']],
+        ['secret', []],
+      ]);
+      expect((await s.getRoute('chat'))?.consumers).toEqual(['bob']);
+      expect((await s.getRoute('secret'))?.consumers).toEqual([]);
+      expect((await s.getRoute('models'))?.consumers).toEqual(['bob']);
+      expect(await s.getRoute('gone')).toBeUndefined();
+      expect(await s.routesGranting('alice')).toEqual([]);
+      // every changed route is in the change log, each at its own revision (a page never splits one)
+      const later = await s.changesSince(rev);
+      expect([...later.routes.keys()].sort()).toEqual(['chat', 'secret']);
+      expect(later.routes.get('secret')?.consumers).toEqual([]);
+      expect(later.consumers.get('alice')).toBeNull();
+      const seen: string[] = [];
+      for (let r = rev, more = true; more; ) {
+        const page = await s.changesSince(r, 1);
+        seen.push(...page.routes.keys(), ...page.consumers.keys());
+        expect(page.rev).toBeGreaterThan(r);
+        r = page.rev;
+        more = (await s.changesSince(r)).rev > r;
+      }
+      expect(seen.sort()).toEqual(['alice', 'chat', 'secret']);
+      // a consumer created under the old name inherits nothing
+      await s.createConsumer(consumer('alice', ['h-alice-2']));
+      expect(await s.routesGranting('alice')).toEqual([]);
+      expect((await s.getRoute('secret'))?.consumers).toEqual([]);
+    });
+
+    it('a delete refused (version_conflict) leaves the grants', async () => {
+      await s.createConsumer(consumer('alice'));
+      await s.putRoute(route('secret', ['alice']));
+      expect(await conflict(s.deleteConsumer('alice', 7))).toBe('version_conflict');
+      expect((await s.getRoute('secret'))?.consumers).toEqual(['alice']);
+    });
+
+    it('pruneDanglingGrants on clean data changes nothing', async () => {
+      await s.createConsumer(consumer('alice'));
+      await s.putRoute(route('secret', ['alice']));
+      const { rev } = await s.changesSince(0);
+      expect(await s.pruneDanglingGrants()).toEqual([]);
+      expect((await s.changesSince(rev)).rev).toBe(rev);
+    });
+
+    if (opts.plantable) it('upgrade: grants naming a consumer that no longer exists are dropped, once, idempotently', async () => {
+      await s.createConsumer(consumer('alice'));
+      await s.createConsumer(consumer('bob'));
+      s = await h.plantRoute!(route('secret', ['alice', 'temp1']));
+      s = await h.plantRoute!(route('old', ['temp1', 'temp2']));
+      s = await h.plantRoute!(route('fine', ['bob']));
+      const { rev } = await s.changesSince(0);
+      // two instances at once
+      const [a, b] = await Promise.all([s.pruneDanglingGrants(), s.pruneDanglingGrants()]);
+      const all = [...a, ...b].map((c) => [c.before.route, c.before.consumers, c.after.consumers]);
+      expect(all.sort()).toEqual([
+        ['old', ['temp1', 'temp2'], []],
+        ['secret', ['alice', 'temp1'], ['alice']],
+      ]);
+      expect((await s.getRoute('secret'))?.consumers).toEqual(['alice']);
+      expect((await s.getRoute('old'))?.consumers).toEqual([]);
+      expect((await s.getRoute('fine'))?.consumers).toEqual(['bob']);
+      const later = await s.changesSince(rev);
+      expect([...later.routes.keys()].sort()).toEqual(['old', 'secret']);
+      expect(await s.pruneDanglingGrants()).toEqual([]);
+      // the pass also leaves the grants findable for a later delete
+      expect((await s.routesGranting('alice')).map((r) => r.route)).toEqual(['secret']);
+      await s.createConsumer(consumer('temp1', ['h-temp1-new']));
+      expect(await s.routesGranting('temp1')).toEqual([]);
+      const changed = await s.deleteConsumer('alice', 1);
+      expect(changed.map((r) => r.route)).toEqual(['secret']);
+    });
+
     if (opts.reopenable) it('reopening keeps data, revision and epoch', async () => {
       await s.createConsumer(consumer('alice', ['a1']));
       await s.putRoute(route('chat', ['alice']));
@@ -395,7 +498,7 @@ storeContract('FileStore (memory)', { reopenable: false }, async () => {
   return { store, dispose: () => store.close() };
 });
 
-storeContract('FileStore (file, reopened)', { reopenable: true }, async () => {
+storeContract('FileStore (file, reopened)', { reopenable: true, plantable: true }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cauthz-store-'));
   const path = join(dir, 'data', 'consumers.json');
   let store = await FileStore.open({ path });
@@ -403,6 +506,15 @@ storeContract('FileStore (file, reopened)', { reopenable: true }, async () => {
     store,
     reopen: async () => {
       await store.close();
+      store = await FileStore.open({ path });
+      return store;
+    },
+    plantRoute: async (rec) => {
+      await store.close();
+      const data = JSON.parse(readFileSync(path, 'utf8')) as { rev: number; routes: RouteRecord[]; log: Record<string, number> };
+      data.routes = [...data.routes.filter((r) => r.route !== rec.route), rec];
+      data.log[`r:${rec.route}`] = ++data.rev;
+      writeFileSync(path, JSON.stringify(data));
       store = await FileStore.open({ path });
       return store;
     },
@@ -454,7 +566,7 @@ describe('RedisStore', () => {
     }
   });
 
-  storeContract('RedisStore (real redis-server)', { reopenable: true }, async () => {
+  storeContract('RedisStore (real redis-server)', { reopenable: true, plantable: true }, async () => {
     const keyPrefix = `t${++n}-${process.pid}:`;
     const open = async () => {
       const store = new RedisStore({ url: redis.url, keyPrefix });
@@ -471,6 +583,18 @@ describe('RedisStore', () => {
     let store = await open();
     return {
       store,
+      plantRoute: async (rec) => {
+        // As an older version wrote it: no grants index, no marker.
+        const rev = await admin.incr(`${keyPrefix}rev`);
+        await admin
+          .multi()
+          .set(`${keyPrefix}r:${rec.route}`, JSON.stringify(rec))
+          .zadd(`${keyPrefix}routes`, 0, rec.route)
+          .zadd(`${keyPrefix}log`, rev, `r:${rec.route}`)
+          .del(`${keyPrefix}grants-indexed`)
+          .exec();
+        return store;
+      },
       reopen: async () => {
         await store.close();
         await until(async () => ((await admin.pubsub('NUMSUB', `${keyPrefix}events`)) as [string, number])[1] === 0);

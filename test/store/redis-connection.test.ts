@@ -148,6 +148,7 @@ describe('every key the store touches hashes to one Cluster slot', () => {
       const added = await svc.addKey('alice', {});
       await svc.update('bob', { enabled: false });
       await svc.putRoute('chat', { consumers: ['alice'] });
+      await store.pruneDanglingGrants();
       await svc.removeKey('alice', (added.key as { id: string }).id);
       await svc.list(null, null);
       await svc.listRoutes(null, null);
@@ -165,8 +166,9 @@ describe('every key the store touches hashes to one Cluster slot', () => {
           case 'evalsha':
             return rest.slice(2, 2 + Number(rest[1]));
           case 'get': case 'set': case 'zrangebylex': case 'zrangebyscore': case 'xadd': case 'xrevrange': case 'type':
+          case 'smembers':
             return [rest[0] as string];
-          case 'mget':
+          case 'mget': case 'exists':
             return rest;
           default:
             return [];
@@ -179,7 +181,7 @@ describe('every key the store touches hashes to one Cluster slot', () => {
       expect(slots.size).toBe(1);
       expect([...slots][0]).toBe(keySlot(`${prefix}rev`));
       // Every kind of key was seen: consumer, key hash, route, indexes, log, epoch, audit.
-      for (const part of ['c:', 'k:', 'r:', 'names', 'routes', 'log', 'rev', 'epoch', 'audit']) {
+      for (const part of ['c:', 'k:', 'r:', 'g:', 'grants-indexed', 'names', 'routes', 'log', 'rev', 'epoch', 'audit']) {
         expect(keys.some((k) => k.slice(prefix.length).startsWith(part)), part).toBe(true);
       }
     } finally {
