@@ -78,8 +78,8 @@ export interface TransportLimits {
 
 export const DEFAULT_LIMITS: TransportLimits = Object.freeze({
   maxMessageBytes: 4 * 1024 * 1024,
-  maxConcurrentStreams: 1000,
-  maxOpenStreams: 20_000,
+  maxConcurrentStreams: 100,
+  maxOpenStreams: 10_000,
   maxConnections: 2048,
   maxHeaderListBytes: 16 * 1024,
   maxSessionMemoryMb: 10,
@@ -400,7 +400,7 @@ class Call implements ServerCall {
     if (wasReading) this.transport.waiting.delete(this);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     const stream = this.stream;
-    if (stream.destroyed) return;
+    if (stream.destroyed || stream.closed) return;
     if (!this.#headersSent) {
       // Trailers-Only: status in the only HEADERS frame.
       this.#headersSent = true;
@@ -518,12 +518,8 @@ export class GrpcTransport {
     const s = conn.session;
     if (s.destroyed) return;
     this.#onAbuse(what);
-    try {
-      s.goaway(ENHANCE_YOUR_CALM);
-    } catch {
-      // already going away
-    }
-    s.destroy();
+    // The final GOAWAY carries the code; node flushes it before closing the socket.
+    s.destroy(ENHANCE_YOUR_CALM as unknown as Error);
   }
 
   #stream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {

@@ -126,6 +126,8 @@ const CHECK_HEADERS = hpack([
 
 /** What the server sent on a RawH2 connection. */
 export interface RawStats {
+  /** SETTINGS frames (not ACKs) from the server: 1 once the connection is established. */
+  settings: number;
   headers: number;
   rstStreams: number;
   pingAcks: number;
@@ -134,7 +136,7 @@ export interface RawStats {
 }
 
 export class RawH2 {
-  readonly stats: RawStats = { headers: 0, rstStreams: 0, pingAcks: 0, goaway: undefined, closed: false };
+  readonly stats: RawStats = { settings: 0, headers: 0, rstStreams: 0, pingAcks: 0, goaway: undefined, closed: false };
   readonly #socket: net.Socket;
   #nextId = 1;
   #inbuf: Buffer = Buffer.alloc(0);
@@ -173,7 +175,10 @@ export class RawH2 {
       const type = buf[3] as number;
       const flags = buf[4] as number;
       const payload = buf.subarray(9, 9 + len);
-      if (type === FrameType.SETTINGS && (flags & 1) === 0) this.#write(frameBytes(FrameType.SETTINGS, 1, 0, Buffer.alloc(0)));
+      if (type === FrameType.SETTINGS && (flags & 1) === 0) {
+        this.stats.settings++;
+        this.#write(frameBytes(FrameType.SETTINGS, 1, 0, Buffer.alloc(0)));
+      }
       else if (type === FrameType.HEADERS) this.stats.headers++;
       else if (type === FrameType.RST_STREAM) this.stats.rstStreams++;
       else if (type === FrameType.PING && (flags & 1) === 1) this.stats.pingAcks++;
