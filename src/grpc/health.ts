@@ -62,13 +62,23 @@ export function decodeHealthRequest(buf: Buffer): string | undefined {
   return service;
 }
 
+/**
+ * Watch streams open at once. A Watch never ends on its own, so without a cap
+ * an unauthenticated peer could hold the server's whole open-stream budget
+ * with them and leave no room for Checks.
+ */
+export const MAX_WATCHES = 1000;
+
 /** Serving status per service name, with the two health methods over it. */
 export class Health {
   readonly #status = new Map<string, ServingStatus>();
   readonly #watchers = new Map<string, Set<ServerCall>>();
+  readonly #maxWatches: number;
+  #watches = 0;
 
-  constructor(initial: Record<string, ServingStatus>) {
+  constructor(initial: Record<string, ServingStatus>, maxWatches = MAX_WATCHES) {
     for (const [name, s] of Object.entries(initial)) this.#status.set(name, s);
+    this.#maxWatches = maxWatches;
   }
 
   setStatus(service: string, status: ServingStatus): void {
@@ -81,6 +91,7 @@ export class Health {
   endWatches(): void {
     for (const calls of this.#watchers.values()) for (const call of calls) call.end(Status.UNAVAILABLE, 'server is shutting down');
     this.#watchers.clear();
+    this.#watches = 0;
   }
 
   /** `/grpc.health.v1.Health/Check` and `/Watch`. */
@@ -106,12 +117,17 @@ export class Health {
           handle: (req, call) => {
             const service = decodeHealthRequest(req);
             if (service === undefined) return call.end(Status.INVALID_ARGUMENT, 'malformed HealthCheckRequest');
+            if (this.#watches >= this.#maxWatches) return call.end(Status.RESOURCE_EXHAUSTED, 'too many health Watch streams');
+            this.#watches++;
             const s = this.#status.get(service);
             call.send(ANSWER[s === undefined ? CODE.SERVICE_UNKNOWN : CODE[s]] as Buffer);
             let set = this.#watchers.get(service);
             if (set === undefined) this.#watchers.set(service, (set = new Set()));
             set.add(call);
-            call.onCancel = () => set.delete(call);
+            call.onCancel = () => {
+              set.delete(call);
+              this.#watches--;
+            };
           },
         },
       ],
