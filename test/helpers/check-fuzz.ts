@@ -1058,7 +1058,8 @@ function atValue(world: World, c: FuzzCase, place: Place, raw: string, decoded: 
       if (t && t.signer === r.name) return { kind: 'cred', at, cred: { kind: 'jwt', meta: t }, exact: exactForm && raw === decoded, encodedName };
     }
   }
-  return { kind: 'other', at, unknown: decoded !== undefined && unknownToMain(world, place, decoded, occurrences), note: `${at}: ${JSON.stringify(raw.slice(0, 80))}` };
+  // Main reads a malformed escape as a sentinel text nobody owns, i.e. as unknown.
+  return { kind: 'other', at, unknown: unknownToMain(world, place, decoded ?? '\u0000invalid', occurrences), note: `${at}: ${JSON.stringify(raw.slice(0, 80))}` };
 }
 
 /** Everything found at every read place of the world. */
@@ -1141,7 +1142,15 @@ function tagUnknownBeside(
   if (!others.every((o) => o.unknown)) return;
   const known = creds.filter((o) => o.cred.kind === 'key' || namesWorldConsumer(world, o.cred.meta.token));
   if (new Set(known.map((o) => credText(o.cred))).size !== 1 || known.length !== 1) return;
-  if (!judgeCredential(world, known[0]!.cred, route).deny) tags.add('issue10-5-unknown-credential-beside');
+  const j = judgeCredential(world, known[0]!.cred, route);
+  // Alone it passes, or fails only for another known item main gets wrong.
+  const graces: KnownTag[] = [];
+  if (j.graceOfDeletedGrant) graces.push('issue10-4-grant-outlives-consumer');
+  if (j.badUtf8Only) graces.push('issue10-5-jwt-invalid-utf8');
+  if (!j.deny || graces.length > 0) {
+    tags.add('issue10-5-unknown-credential-beside');
+    for (const g of graces) tags.add(g);
+  }
 }
 
 interface CredentialJudgement {
