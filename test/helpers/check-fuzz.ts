@@ -1081,9 +1081,15 @@ function occurrences(world: World, c: FuzzCase, req: SeenRequest, tags: Set<Know
     } else {
       for (const ck of cookiePairs(req.headers.cookie)) {
         if (ck.name !== place.name) continue;
-        const o = atValue(world, c, place, ck.value, ck.value, ck.exact, false, 1);
-        if (o.kind === 'other' && readersAt(world, place).some((r) => genuine(world, c, unquote(ck.raw.trim()))?.signer === r.name)) {
-          tags.add('fuzz-cookie-token-unicode-trim');
+        let o = atValue(world, c, place, ck.value, ck.value, ck.exact, false, 1);
+        // Main trims cookie values with String.prototype.trim: what it reads may differ from the value.
+        const mainReads = unquote(ck.raw.trim());
+        if (o.kind === 'other' && mainReads !== ck.value) {
+          if (readersAt(world, place).some((r) => genuine(world, c, mainReads)?.signer === r.name)) tags.add('fuzz-cookie-token-unicode-trim');
+          if (!o.unknown && unknownToMain(world, place, mainReads, 1)) {
+            tags.add('fuzz-cookie-token-unicode-trim');
+            o = { ...o, unknown: true };
+          }
         }
         out.push(o);
       }
