@@ -155,6 +155,7 @@ describe('Redis killed mid-load, then changes made while this instance is cut of
     expect(load.count('unknown key', 503)).toBeGreaterThan(unknownBefore); // still cut off: still 503
     expect(httpStatus(await a.envoy.check(bearer(frank)))).toBe(503); // not known here yet
     // Cut off for longer than the bound: the cached view is not used to allow.
+    await until(() => !a.app.directory.isFresh(), 3000);
     const carolCutOff = await a.envoy.check(bearer(carol));
     expect(httpStatus(carolCutOff)).toBe(503);
     expect(denyCode(carolCutOff)).toBe('authz_unavailable');
