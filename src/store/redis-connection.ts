@@ -158,9 +158,12 @@ export function createRedisClient(target: RedisTarget, base: RedisOptions, tlsOp
         ...(target.password ? { password: target.password } : {}),
         ...(target.sentinelUsername ? { sentinelUsername: target.sentinelUsername } : {}),
         ...(target.sentinelPassword ? { sentinelPassword: target.sentinelPassword } : {}),
-        // Reconnect to whichever node the sentinels name as primary; subscribe
-        // to +switch-master so a failover is noticed before a command fails.
-        failoverDetector: true,
+        // Reconnect to whichever node the sentinels name as primary. No
+        // failoverDetector: in ioredis 5.11 its +switch-master handling could
+        // leave a client that was still connecting in status "end" (never
+        // redialled; seen here in about 1 of 5 failovers); the 250 ms poll,
+        // the socket timeout and READONLY below notice a failover as fast.
+        failoverDetector: false,
         sentinelRetryStrategy: base.retryStrategy ?? undefined,
         // A demoted primary answers writes with READONLY: drop it and ask the sentinels again.
         reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),

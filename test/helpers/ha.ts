@@ -98,7 +98,7 @@ export async function startSentinelGroup(opts: { downAfterMs?: number } = {}): P
           `dir ${dir}`,
           `sentinel monitor mymaster 127.0.0.1 ${pPort} 2`,
           `sentinel down-after-milliseconds mymaster ${opts.downAfterMs ?? 500}`,
-          'sentinel failover-timeout mymaster 3000',
+          'sentinel failover-timeout mymaster 1000',
           'sentinel parallel-syncs mymaster 1',
           '',
         ].join('\n'),
