@@ -97,8 +97,12 @@ export class RedisStore implements ConsumerStore {
     };
     const tls = opts.tlsCa ? { ca: opts.tlsCa } : {};
     this.#client = createRedisClient(target, base, tls);
-    // The subscriber may queue its SUBSCRIBE until connected.
-    this.#sub = createRedisClient(target, { ...base, enableOfflineQueue: true }, tls);
+    // The subscriber may queue its SUBSCRIBE until connected. Outside Cluster it
+    // subscribes again itself on every 'ready' (below): ioredis's own
+    // resubscribe leaves its promise unhandled when the link closes again
+    // during it, an unhandled rejection that would end the process.
+    const ownSubscribe = target.kind !== 'cluster';
+    this.#sub = createRedisClient(target, { ...base, enableOfflineQueue: true, ...(ownSubscribe ? { autoResubscribe: false } : {}) }, tls);
     this.#client.on('ready', () => this.#events.emit('up'));
     this.#client.on('close', () => {
       if (this.#closed) return;
@@ -111,13 +115,20 @@ export class RedisStore implements ConsumerStore {
     this.#client.on('error', () => {});
     this.#sub.on('error', () => {});
     this.#sub.on('message', () => this.#events.emit('change'));
-    this.#sub.on('ready', () => this.#events.emit('change'));
+    this.#sub.on('ready', () => {
+      if (ownSubscribe && this.#subscribed) this.#sub.subscribe(this.#key('events')).catch(() => {});
+      this.#events.emit('change');
+    });
   }
+
+  /** True once connect() asked for the change channel (the subscriber then re-subscribes on each reconnect). */
+  #subscribed = false;
 
   /** Starts connecting; resolves at once. `up` fires when Redis answers. */
   connect(): void {
     this.#client.connect().catch(() => {});
     this.#sub.connect().catch(() => {});
+    this.#subscribed = true;
     this.#sub.subscribe(this.#key('events')).catch(() => {});
   }
 
