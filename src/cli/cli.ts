@@ -26,7 +26,7 @@ Commands:
                                           and print the decision; exit 0 allow, 1 deny, 3 no
                                           decision (503, port unreachable); "check --help" for more
   consumers create NAME [--description TEXT] [--disabled]
-                   [--key KEY] [--source bearer|header:NAME|query:NAME] [--expires ISO8601]
+                   [--key KEY] [--source bearer|header:NAME|query:NAME] [--expires RFC3339]
                    [--key-out FILE]       create an API-key consumer; without --key a key is generated
                                           and printed once (and written to --key-out FILE, mode 0600)
   consumers list [--limit N] [--cursor C]  list consumers
@@ -40,7 +40,7 @@ Commands:
                                           HS256 JWKS, printed once (and written to --jwks-out FILE,
                                           mode 0600). asymmetric: --jwks FILE holds the public keys
                                           (a JWKS, one JWK, or a PEM public key)
-  keys add NAME [--key KEY] [--expires ISO8601] [--key-out FILE]
+  keys add NAME [--key KEY] [--expires RFC3339] [--key-out FILE]
                                           add an API key (rotation); printed once
   keys add NAME [--jwk FILE] [--jwks-out FILE]
                                           add a key to a JWT consumer: symmetric generates one (printed
