@@ -392,13 +392,24 @@ class Call implements ServerCall {
     this.#finish(code, message);
   }
 
-  #finish(code: number, message?: string): void {
-    if (this.phase === Phase.Done) return;
+  /**
+   * Marks the call done and gives back what it held (its slot, its place
+   * among the streams waiting for a body, its timer). Answers whether it was
+   * still reading its request, or undefined when it was already done.
+   */
+  #settle(): boolean | undefined {
+    if (this.phase === Phase.Done) return undefined;
     const wasReading = this.phase === Phase.Reading;
     this.phase = Phase.Done;
     this.#release();
     if (wasReading) this.transport.waiting.delete(this);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
+    return wasReading;
+  }
+
+  #finish(code: number, message?: string): void {
+    const wasReading = this.#settle();
+    if (wasReading === undefined) return;
     const stream = this.stream;
     if (stream.destroyed || stream.closed) return;
     if (!this.#headersSent) {
@@ -420,12 +431,7 @@ class Call implements ServerCall {
 
   /** The stream closed under us (peer reset, connection gone, request timeout). */
   closed(): void {
-    if (this.phase === Phase.Done) return;
-    const wasReading = this.phase === Phase.Reading;
-    this.phase = Phase.Done;
-    this.#release();
-    if (wasReading) this.transport.waiting.delete(this);
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#settle() === undefined) return;
     this.onCancel?.();
   }
 }
