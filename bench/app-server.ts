@@ -29,7 +29,7 @@ const app = await App.create({ config, tokenCacheSize: cacheSize === undefined ?
 const ports = await app.start();
 await app.replicator.whenWarm();
 const readyMs = performance.now();
-process.send?.({ ready: true, grpcPort: ports.grpc, readyMs, consumers: app.directory.size, memory: memory() });
+process.send?.({ ready: true, grpcPort: ports.grpc, readyMs, consumers: app.replica.size, memory: memory() });
 
 process.on('message', (m: { cmd?: string }) => {
   if (m.cmd === 'memory') process.send?.({ memory: memory() });

@@ -15,7 +15,7 @@ import { createLogger } from './log.js';
 import { CheckTelemetry } from './metrics/check-telemetry.js';
 import { Metrics } from './metrics/registry.js';
 import { instrumentStore } from './metrics/store-metrics.js';
-import { Directory } from './replica/directory.js';
+import { ConsumerReplica } from './replica/consumer-replica.js';
 import { FileStore } from './store/file-store.js';
 import { parseRedisUrl } from './store/redis-connection.js';
 import { RedisStore } from './store/redis-store.js';
@@ -76,7 +76,7 @@ function listenError(variable: string, host: string, port: number, err: unknown)
 export class App {
   readonly config: Config;
   readonly logger: Logger;
-  readonly directory: Directory;
+  readonly replica: ConsumerReplica;
   readonly store: ConsumerStore;
   readonly replicator: Replicator;
   readonly service: ConsumerService;
@@ -95,7 +95,7 @@ export class App {
 
   private constructor(opts: AppOptions, inner: ConsumerStore) {
     this.config = opts.config;
-    this.directory = new Directory({ maxStalenessMs: opts.config.maxStalenessMs });
+    this.replica = new ConsumerReplica({ maxStalenessMs: opts.config.maxStalenessMs });
     this.logger = opts.logger ?? createLogger(opts.config.logLevel);
     for (const w of opts.config.warnings) this.logger.warn(w);
     const keks = opts.config.secretsKeks;
@@ -108,7 +108,7 @@ export class App {
     this.telemetry = new CheckTelemetry({ logger: this.logger });
     this.metrics = new Metrics({
       checkStats: this.telemetry.stats,
-      directory: this.directory,
+      replica: this.replica,
       storeConnected: () => store.connected,
       storeKind: opts.config.redisUrl ? `redis-${parseRedisUrl(opts.config.redisUrl).kind}` : 'file',
       ready: () => this.readiness().ready,
@@ -119,13 +119,13 @@ export class App {
     this.store = instrumentStore(store, this.metrics.storeOp);
     this.replicator = new Replicator({
       store: this.store,
-      directory: this.directory,
+      replica: this.replica,
       logger: this.logger,
       pollMs: opts.config.syncIntervalMs,
       observer: this.metrics.sync,
       tombstoneRetentionMs: opts.tombstoneRetentionMs,
     });
-    this.authorizer = new Authorizer({ directory: this.directory, now: opts.now, tokenCacheSize: opts.tokenCacheSize });
+    this.authorizer = new Authorizer({ replica: this.replica, now: opts.now, tokenCacheSize: opts.tokenCacheSize });
     this.service = new ConsumerService({ store: this.store, now: opts.now });
     this.auditor = new Auditor({ store: this.store, service: this.service, logger: this.logger, now: opts.now });
     this.#grpc = new GrpcServer({ authorizer: this.authorizer, logger: this.logger, telemetry: this.telemetry });
@@ -172,15 +172,15 @@ export class App {
   readiness(): { ready: boolean; warm: boolean; storeConnected: boolean; fresh: boolean; storeFault?: string; consumers: number; draining: boolean; secrets: SealStatus } {
     const warm = this.replicator.warm;
     const storeConnected = this.store.connected;
-    const fresh = this.directory.isFresh();
+    const fresh = this.replica.isFresh();
     const storeFault = this.#storeFault();
     return {
-      ready: warm && fresh && this.directory.authoritative && !this.#draining && storeFault === undefined,
+      ready: warm && fresh && this.replica.authoritative && !this.#draining && storeFault === undefined,
       warm,
       storeConnected,
       fresh,
       ...(storeFault === undefined ? {} : { storeFault }),
-      consumers: this.directory.size,
+      consumers: this.replica.size,
       draining: this.#draining,
       secrets: this.#sealed.status(),
     };

@@ -1,7 +1,7 @@
 /**
  * Check's core. A request walks three phases:
  *   identity      find the credential(s) in the request and resolve them
- *                 against the in-process Directory: API keys by hash, JWTs by
+ *                 against the in-process ConsumerReplica: API keys by hash, JWTs by
  *                 their identity claim, then a signature check with that one
  *                 consumer's keys (skipped when the token is in the cache);
  *   authorization the consumer must be enabled, its key unexpired, and the
@@ -37,7 +37,7 @@
  * (see queryValues), the same literal name the strip instruction removes.
  */
 import { isMalformedSystemKey, keyDigest, MAX_KEY_LENGTH } from '../consumers/api-keys.js';
-import type { CredentialEntry, Directory, JwtConsumer, JwtSource, KeyEntry } from '../replica/directory.js';
+import type { CredentialEntry, ConsumerReplica, JwtConsumer, JwtSource, KeyEntry } from '../replica/consumer-replica.js';
 import { deny, denyConsumer, NO_STRIP, type Decision, type Strip } from './decision.js';
 import {
   claimHeaders,
@@ -51,7 +51,7 @@ import { queryValues, UNUSABLE, type AuthzRequest } from './request.js';
 import { DEFAULT_TOKEN_CACHE_SIZE, TokenCache, tokenHash } from './token-cache.js';
 
 export interface AuthorizerOptions {
-  directory: Directory;
+  replica: ConsumerReplica;
   /** Clock in epoch ms (injectable for tests). */
   now?: () => number;
   /** Verified-token cache entries (default 10000; 0 turns the cache off). */
@@ -88,17 +88,17 @@ const MAX_CACHED_SOURCES = 4096;
 const JWS_VALUE = /^(?:[!-~]+ +)?eyJ[A-Za-z0-9_-]*\./;
 
 export class Authorizer {
-  readonly #dir: Directory;
+  readonly #replica: ConsumerReplica;
   readonly #now: () => number;
   readonly #cache: TokenCache;
   readonly #headerSources = new Map<string, KeySource>();
   readonly #querySources = new Map<string, KeySource>();
 
   constructor(opts: AuthorizerOptions) {
-    this.#dir = opts.directory;
+    this.#replica = opts.replica;
     this.#now = opts.now ?? Date.now;
     this.#cache = new TokenCache(opts.tokenCacheSize ?? DEFAULT_TOKEN_CACHE_SIZE);
-    this.#dir.onConsumerChange((name) => this.#cache.dropConsumer(name));
+    this.#replica.onConsumerChange((name) => this.#cache.dropConsumer(name));
   }
 
   /** Verified tokens currently cached (for tests and metrics). */
@@ -115,7 +115,7 @@ export class Authorizer {
 
   #check(req: AuthzRequest, retry: boolean): Decision | Promise<Decision> {
     const found: Array<Resolved | Promise<Resolved>> = [];
-    const dir = this.#dir;
+    const dir = this.#replica;
 
     // Identity, API keys: every source some consumer uses is looked at; a key
     // counts only when found where its own consumer reads it.
@@ -182,7 +182,7 @@ export class Authorizer {
   }
 
   #decide(req: AuthzRequest, results: Resolved[], retry: boolean): Decision | Promise<Decision> {
-    const dir = this.#dir;
+    const dir = this.#replica;
     let match: Match | undefined;
     let invalid = false;
     let unknown = false;
@@ -246,7 +246,7 @@ export class Authorizer {
   #resolveKey(value: string, source: KeySource): Resolved {
     if (value.length === 0 || value.length > MAX_KEY_LENGTH || !KEY_CHARS.test(value)) return 'invalid';
     if (isMalformedSystemKey(value)) return 'invalid';
-    const entry: KeyEntry | undefined = this.#dir.byKeyDigest(keyDigest(value));
+    const entry: KeyEntry | undefined = this.#replica.byKeyDigest(keyDigest(value));
     if (!entry) return 'unknown';
     if (entry.consumer.sourceKey !== source.key) return 'invalid';
     return { entry, strip: source.strip, expiresAtMs: entry.expiresAtMs };
@@ -270,7 +270,7 @@ export class Authorizer {
     const token = raw.slice(prefix.length);
     if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) return 'invalid';
     const locationKey = `${kind}:${src.name}:${prefix}`;
-    const dir = this.#dir;
+    const dir = this.#replica;
     const now = this.#now();
 
     const hash = tokenHash(token);

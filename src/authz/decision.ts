@@ -3,7 +3,7 @@
  * (with a stable reason). An exception from the authorizer means the service
  * failed, never that the caller was refused.
  */
-import type { CredentialEntry } from '../replica/directory.js';
+import type { CredentialEntry } from '../replica/consumer-replica.js';
 import type { ClaimHeaderValue } from './jwt.js';
 import { REASONS, type Reason } from './reasons.js';
 

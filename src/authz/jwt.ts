@@ -20,7 +20,7 @@ import { constants, createHmac, KeyObject, timingSafeEqual, verify } from 'node:
 import { isAcceptableR, isCanonicalScalar, publicKeyProblem } from '../consumers/ed25519-point.js';
 import { ALL_ALGS } from '../consumers/jwks.js';
 import type { JwtAuth } from '../consumers/model.js';
-import type { JwtConsumer, JwtKeyEntry } from '../replica/directory.js';
+import type { JwtConsumer, JwtKeyEntry } from '../replica/consumer-replica.js';
 import { parseStrictObject } from '../consumers/strict-json.js';
 
 /** Longest token looked at; longer ones are refused unread. */

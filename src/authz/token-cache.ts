@@ -3,13 +3,13 @@
  * repeated token costs a hash and a map lookup instead of a signature check.
  *
  * An entry is tied to the JwtConsumer object (one record version) that
- * verified it; the authorizer uses it only while the Directory still holds
+ * verified it; the authorizer uses it only while the ConsumerReplica still holds
  * that very object and before the token's `exp`, so a disabled consumer, a
  * removed key or any other change is seen at once. Entries of a changed
  * consumer are also dropped eagerly to free the memory.
  */
 import { createHash } from 'node:crypto';
-import type { JwtConsumer, JwtKeyEntry } from '../replica/directory.js';
+import type { JwtConsumer, JwtKeyEntry } from '../replica/consumer-replica.js';
 import type { ClaimHeaderValue } from './jwt.js';
 
 export interface CachedToken {

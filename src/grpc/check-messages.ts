@@ -10,7 +10,7 @@
 import type { Allow, Decision } from '../authz/decision.js';
 import { GrpcCode, REASONS, type Reason } from '../authz/reasons.js';
 import type { AuthzRequest } from '../authz/request.js';
-import type { CredentialEntry } from '../replica/directory.js';
+import type { CredentialEntry } from '../replica/consumer-replica.js';
 
 /** The identity headers set on every allowed request (client copies are overwritten). */
 export const IDENTITY_HEADERS = ['x-consumer-id', 'x-consumer-name', 'x-mse-consumer', 'x-credential-id'] as const;

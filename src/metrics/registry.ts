@@ -1,6 +1,6 @@
 /**
  * The service's Prometheus metrics (prom-client), one Registry per App.
- * Hot-path numbers live in plain counters (CheckStats, Directory.stats) and
+ * Hot-path numbers live in plain counters (CheckStats, ConsumerReplica.stats) and
  * are copied into prom-client only when /metrics is scraped (`collect()`);
  * store operations and sync events are rare and observed directly.
  *
@@ -8,7 +8,7 @@
  * names. No consumer name, route or path is ever a label.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Directory } from '../replica/directory.js';
+import type { ConsumerReplica } from '../replica/consumer-replica.js';
 import type { ReloadReason, SyncObserver } from '../replica/replicator.js';
 import type { ChangeSet } from '../store/store.js';
 import { AUTH_TYPES, LATENCY_BUCKETS_S, OUTCOMES, type CheckStats } from './check-stats.js';
@@ -16,7 +16,7 @@ import type { StoreOpObserver } from './store-metrics.js';
 
 export interface MetricsOptions {
   checkStats: CheckStats;
-  directory: Directory;
+  replica: ConsumerReplica;
   /** Whether the store can be reached now. */
   storeConnected: () => boolean;
   /** Kind of store: `file`, `redis`, `redis-sentinel`, `redis-cluster`. */
@@ -42,7 +42,7 @@ export class Metrics {
   constructor(opts: MetricsOptions) {
     const registers = [this.registry];
     const stats = opts.checkStats;
-    const dir = opts.directory;
+    const dir = opts.replica;
     this.#now = opts.now ?? Date.now;
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'cauthz_' });
 

@@ -1,12 +1,12 @@
 /**
- * Keeps a Directory in step with a ConsumerStore: a full load at start, then
+ * Keeps a ConsumerReplica in step with a ConsumerStore: a full load at start, then
  * incremental catch-up from the store's change log whenever the store says
  * something changed, whenever the connection comes back, and on a timer.
  *
  * The timer is also the heartbeat that keeps the replica fresh: it runs
  * several times within the staleness bound (every min(pollMs, bound / 4)),
  * and each pass that ends in step confirms the replica by the send time of
- * its last request (see Directory.confirm). A pass is one cheap round trip
+ * its last request (see ConsumerReplica.confirm). A pass is one cheap round trip
  * when nothing changed.
  *
  * The store's data moving backwards (a lower revision, or a different write at
@@ -21,7 +21,7 @@
  * deletion.
  */
 import type { Logger } from 'pino';
-import type { Directory } from './directory.js';
+import type { ConsumerReplica } from './consumer-replica.js';
 import type { ChangeSet, ConsumerStore } from '../store/store.js';
 
 /** Told how syncing goes (metrics). `full` is true for a load of the whole data set. */
@@ -48,12 +48,12 @@ export const DEFAULT_TOMBSTONE_RETENTION_MS = 10 * 60_000;
 
 export interface ReplicatorOptions {
   store: ConsumerStore;
-  directory: Directory;
+  replica: ConsumerReplica;
   logger: Logger;
   /** Poll interval in ms; the longest a change can wait if its notification is lost. */
   pollMs?: number;
   observer?: SyncObserver;
-  /** Monotonic clock in ms (default performance.now); must be the Directory's. */
+  /** Monotonic clock in ms (default performance.now); must be the ConsumerReplica's. */
   clock?: () => number;
   /** Tombstones older than this are pruned from the store's change log (default 10 min). */
   tombstoneRetentionMs?: number;
@@ -69,7 +69,7 @@ interface Fetch {
 
 export class Replicator {
   readonly #store: ConsumerStore;
-  readonly #dir: Directory;
+  readonly #replica: ConsumerReplica;
   readonly #log: Logger;
   readonly #pollMs: number;
   readonly #clock: () => number;
@@ -93,9 +93,9 @@ export class Replicator {
 
   constructor(opts: ReplicatorOptions) {
     this.#store = opts.store;
-    this.#dir = opts.directory;
+    this.#replica = opts.replica;
     this.#log = opts.logger;
-    const bound = opts.directory.maxStalenessMs;
+    const bound = opts.replica.maxStalenessMs;
     // Several confirmations within the staleness bound.
     this.#pollMs = Math.max(10, Math.min(opts.pollMs ?? 1000, bound / 4));
     this.#observer = opts.observer;
@@ -124,8 +124,8 @@ export class Replicator {
       this.#store.on('change', () => this.sync()),
       this.#store.on('up', () => this.sync()),
       this.#store.on('down', () => {
-        if (this.#dir.authoritative) this.#log.warn('store connection lost: unknown credentials now get 503, known ones once the staleness bound passes');
-        this.#dir.authoritative = false;
+        if (this.#replica.authoritative) this.#log.warn('store connection lost: unknown credentials now get 503, known ones once the staleness bound passes');
+        this.#replica.authoritative = false;
       }),
     ];
     const poll = setInterval(() => void this.sync(), this.#pollMs);
@@ -180,7 +180,7 @@ export class Replicator {
             next.reply.catch(() => {}); // awaited (and its failure handled) on the next pass, or dropped with this one
           }
           this.#epoch = changes.epoch;
-          this.#dir.apply(changes);
+          this.#replica.apply(changes);
           this.#observer?.applied(changes, this.#full);
           this.#rev = changes.rev;
           this.#token = changes.token;
@@ -190,8 +190,8 @@ export class Replicator {
         this.#markSynced(sentAt);
       } catch (err) {
         this.#observer?.failed();
-        if (this.#dir.authoritative) this.#log.warn({ err: String(err) }, 'store sync failed');
-        this.#dir.authoritative = false;
+        if (this.#replica.authoritative) this.#log.warn({ err: String(err) }, 'store sync failed');
+        this.#replica.authoritative = false;
         return;
       }
     } while (this.#again);
@@ -217,9 +217,9 @@ export class Replicator {
     this.#token = undefined;
     this.#full = true;
     this.#samples = []; // revisions of the old history bound nothing in the new one
-    this.#dir.authoritative = false;
-    this.#dir.expire();
-    this.#dir.clear();
+    this.#replica.authoritative = false;
+    this.#replica.expire();
+    this.#replica.clear();
     this.#observer?.reloaded(reason);
   }
 
@@ -231,11 +231,11 @@ export class Replicator {
   }
 
   #markSynced(sentAt: number): void {
-    const wasAuthoritative = this.#dir.authoritative;
-    if (this.#store.connected) this.#dir.confirm(sentAt);
-    this.#dir.authoritative = this.#store.connected;
-    if (!wasAuthoritative && this.#dir.authoritative) {
-      this.#log.info({ consumers: this.#dir.size, revision: this.#rev }, 'consumer cache in step with the store');
+    const wasAuthoritative = this.#replica.authoritative;
+    if (this.#store.connected) this.#replica.confirm(sentAt);
+    this.#replica.authoritative = this.#store.connected;
+    if (!wasAuthoritative && this.#replica.authoritative) {
+      this.#log.info({ consumers: this.#replica.size, revision: this.#rev }, 'consumer cache in step with the store');
     }
     this.#sample(sentAt);
     if (!this.#warm) {

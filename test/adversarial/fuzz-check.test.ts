@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Authorizer } from '../../src/authz/authorizer.js';
 import { ConsumerService } from '../../src/admin/consumer-service.js';
 import { toCheckResponse } from '../../src/grpc/check-messages.js';
-import { Directory } from '../../src/replica/directory.js';
+import { ConsumerReplica } from '../../src/replica/consumer-replica.js';
 import { FileStore } from '../../src/store/file-store.js';
 import { startApp, until, type TestApp } from '../helpers/app.js';
 import {
@@ -102,10 +102,10 @@ describe('Check fuzz in process: Authorizer over the admin service stack', () =>
     const store = await FileStore.open();
     const service = new ConsumerService({ store, now: clock });
     world = await seedWorld(serviceAdmin(service), (ms) => (now = ms));
-    const directory = new Directory();
-    directory.apply(await store.changesSince(0));
-    directory.authoritative = true;
-    authorizer = new Authorizer({ directory, now: clock });
+    const replica = new ConsumerReplica();
+    replica.apply(await store.changesSince(0));
+    replica.authoritative = true;
+    authorizer = new Authorizer({ replica, now: clock });
   });
 
   it('the oracle itself: known answers for hand-made requests', () => {

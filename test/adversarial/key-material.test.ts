@@ -17,7 +17,7 @@ import { Authorizer } from '../../src/authz/authorizer.js';
 import { verifySignature } from '../../src/authz/jwt.js';
 import { InvalidInputError } from '../../src/consumers/errors.js';
 import type { ConsumerRecord } from '../../src/consumers/model.js';
-import { Directory } from '../../src/replica/directory.js';
+import { ConsumerReplica } from '../../src/replica/consumer-replica.js';
 import {
   BASE_POINT,
   ED_L,
@@ -196,14 +196,14 @@ function weakRecord(x: Buffer): ConsumerRecord {
 }
 
 describe('a small-order key already in the store (defence in depth at verification)', () => {
-  // A Directory fed a record directly, as one written before the registration
+  // A ConsumerReplica fed a record directly, as one written before the registration
   // checks existed would arrive: the key imports (node:crypto takes any 32 bytes).
   function authorizerWith(x: Buffer): Authorizer {
     const rec = weakRecord(x);
-    const directory = new Directory();
-    directory.authoritative = true;
-    directory.apply({ epoch: 'e', rev: 1, more: false, consumers: new Map([['old', rec]]), routes: new Map() });
-    return new Authorizer({ directory, now: () => h.clock.now });
+    const replica = new ConsumerReplica();
+    replica.authoritative = true;
+    replica.apply({ epoch: 'e', rev: 1, more: false, consumers: new Map([['old', rec]]), routes: new Map() });
+    return new Authorizer({ replica, now: () => h.clock.now });
   }
   const check = (a: Authorizer, token: string) => a.check({ id: 't', method: 'GET', path: '/', headers: bearer(token), route: '' });
   const forged = (r: Buffer, s: Buffer) => jws({ alg: 'EdDSA', kid: 'weak' }, { uid: 'old-uid', exp }, Buffer.concat([r, s]));
@@ -254,7 +254,7 @@ describe('over the real gRPC server (file store, admin API, official protos)', (
     writeFileSync(dataFile, JSON.stringify({ format: 'consumer-authz/1', epoch: 'weak', rev: 1, consumers: [rec], routes: [], log: { 'c:old': 1 } }), { mode: 0o600 });
     const old = await startApp({ dataFile });
     try {
-      await until(() => old.app.directory.size === 1);
+      await until(() => old.app.replica.size === 1);
       const later = Math.floor(Date.now() / 1000) + 600;
       const forged = jws({ alg: 'EdDSA', kid: 'weak' }, { uid: 'old-uid', exp: later }, Buffer.concat([SMALL_ORDER[0]![1], Buffer.alloc(32)]));
       expectGrpcDeny(await old.envoy.check({ headers: bearer(forged) }), 401, 'invalid_credential');

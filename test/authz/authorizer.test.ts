@@ -1,5 +1,5 @@
 /**
- * The Authorizer on a Directory fed directly (Directory.apply), with an
+ * The Authorizer on a ConsumerReplica fed directly (ConsumerReplica.apply), with an
  * injected clock: every reason code, every credential source, and the
  * malformed and ambiguous requests that must never be allowed.
  */
@@ -11,7 +11,7 @@ import type { AuthzRequest } from '../../src/authz/request.js';
 import { generateSystemKey, hashKey, keyHint } from '../../src/consumers/api-keys.js';
 import type { ConsumerRecord, CredentialSource, RouteRecord } from '../../src/consumers/model.js';
 import { createLogger } from '../../src/log.js';
-import { Directory } from '../../src/replica/directory.js';
+import { ConsumerReplica } from '../../src/replica/consumer-replica.js';
 import { FileStore } from '../../src/store/file-store.js';
 import { Replicator } from '../../src/replica/replicator.js';
 
@@ -48,7 +48,7 @@ function rec(name: string, source: CredentialSource, keys: Array<{ key: string; 
   };
 }
 
-function feed(dir: Directory, consumers: ConsumerRecord[], routes: RouteRecord[] = []): void {
+function feed(dir: ConsumerReplica, consumers: ConsumerRecord[], routes: RouteRecord[] = []): void {
   dir.apply({
     epoch: 'e',
     rev: 1,
@@ -59,12 +59,12 @@ function feed(dir: Directory, consumers: ConsumerRecord[], routes: RouteRecord[]
 }
 
 let now = T0;
-let dir: Directory;
+let dir: ConsumerReplica;
 let authz: Authorizer;
 
 beforeEach(() => {
   now = T0;
-  dir = new Directory();
+  dir = new ConsumerReplica();
   feed(
     dir,
     [
@@ -77,7 +77,7 @@ beforeEach(() => {
     [{ route: 'chat', consumers: ['alice'], updatedAt: '2026-01-01T00:00:00.000Z' }],
   );
   dir.authoritative = true;
-  authz = new Authorizer({ directory: dir, now: () => now });
+  authz = new Authorizer({ replica: dir, now: () => now });
 });
 
 function req(r: Partial<AuthzRequest>): AuthzRequest {
@@ -164,7 +164,7 @@ describe('reason codes', () => {
   });
 
   it('authz_unavailable on a cold, empty replica', () => {
-    const cold = new Authorizer({ directory: new Directory(), now: () => now });
+    const cold = new Authorizer({ replica: new ConsumerReplica(), now: () => now });
     expect(reason(cold.check(req({ headers: bearer(ALICE_KEY) })))).toBe('authz_unavailable');
   });
 });
@@ -325,14 +325,14 @@ describe('the replica follows changes', () => {
 describe('fed by a FileStore through the Replicator', () => {
   it('cold → authz_unavailable; warm → decisions follow store writes', async () => {
     const store = await FileStore.open();
-    const directory = new Directory();
-    const replicator = new Replicator({ store, directory, logger: createLogger('silent'), pollMs: 60_000 });
-    const a = new Authorizer({ directory, now: () => now });
+    const replica = new ConsumerReplica();
+    const replicator = new Replicator({ store, replica, logger: createLogger('silent'), pollMs: 60_000 });
+    const a = new Authorizer({ replica, now: () => now });
     await store.createConsumer(rec('alice', { in: 'bearer' }, [{ key: ALICE_KEY }]));
     expect(reason(a.check(req({ headers: bearer(ALICE_KEY) })))).toBe('authz_unavailable');
     replicator.start();
     await replicator.whenWarm();
-    expect(directory.authoritative).toBe(true);
+    expect(replica.authoritative).toBe(true);
     expect(allowedAs(sync(a.check(req({ headers: bearer(ALICE_KEY) }))))).toBe('alice');
     expect(reason(a.check(req({ headers: bearer(DAVE_KEY) })))).toBe('invalid_credential');
     await store.replaceConsumer({ ...rec('alice', { in: 'bearer' }, [{ key: ALICE_KEY }], false), version: 2 });

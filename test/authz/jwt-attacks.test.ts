@@ -288,11 +288,11 @@ describe('identity', () => {
   it('an unknown identity value is invalid_credential (authoritative replica) or 503 (not in step)', async () => {
     const t = symToken({ alg: 'HS256' }, { uid: 'nobody', exp });
     expect(await reason(t)).toBe('invalid_credential');
-    h.directory.authoritative = false;
+    h.replica.authoritative = false;
     try {
       expect(await reason(t)).toBe('authz_unavailable');
     } finally {
-      h.directory.authoritative = true;
+      h.replica.authoritative = true;
     }
   });
 });

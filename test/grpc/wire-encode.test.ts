@@ -10,7 +10,7 @@ import { ALL_REASONS } from '../../src/authz/reasons.js';
 import type { ApiKeyAuth, ConsumerRecord } from '../../src/consumers/model.js';
 import { toCheckResponse, type WireCheckResponse } from '../../src/grpc/check-messages.js';
 import { encodeCheckResponse, encodedCheckResponse } from '../../src/grpc/wire-encode.js';
-import type { CredentialEntry } from '../../src/replica/directory.js';
+import type { CredentialEntry } from '../../src/replica/consumer-replica.js';
 import { decodeOfficialResponse, encodeOwnResponse } from '../helpers/official.js';
 
 function entry(name: string, expiresAt: string | null = null): CredentialEntry {

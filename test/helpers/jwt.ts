@@ -9,7 +9,7 @@ import type { ConsumerService } from '../../src/admin/consumer-service.js';
 import type { Authorizer } from '../../src/authz/authorizer.js';
 import type { Decision } from '../../src/authz/decision.js';
 import type { AuthzRequest } from '../../src/authz/request.js';
-import type { Directory } from '../../src/replica/directory.js';
+import type { ConsumerReplica } from '../../src/replica/consumer-replica.js';
 import { stack } from './stack.js';
 
 export type AsymAlg = 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA';
@@ -66,20 +66,20 @@ export function rsaSigner(key: KeyObject): (input: string) => string {
 
 export interface Harness {
   service: ConsumerService;
-  directory: Directory;
+  replica: ConsumerReplica;
   authorizer: Authorizer;
   clock: { now: number };
-  /** Applies every store change made since the last sync to the Directory. */
+  /** Applies every store change made since the last sync to the ConsumerReplica. */
   sync(): Promise<void>;
   check(req: Partial<AuthzRequest>): Promise<Decision>;
 }
 
 export async function harness(opts: { tokenCacheSize?: number; start?: number } = {}): Promise<Harness> {
   const clock = { now: opts.start ?? Date.UTC(2026, 0, 15, 12, 0, 0) };
-  const { service, directory, authorizer, sync } = await stack({ now: () => clock.now, tokenCacheSize: opts.tokenCacheSize });
+  const { service, replica, authorizer, sync } = await stack({ now: () => clock.now, tokenCacheSize: opts.tokenCacheSize });
   return {
     service,
-    directory,
+    replica,
     authorizer,
     clock,
     sync,

@@ -1,13 +1,13 @@
 /**
  * The in-process stack a Check runs on, without sockets: a store (the
  * embedded file store in memory unless one is given) → ConsumerService (the
- * admin API's writes) → Directory (the replica) → Authorizer. `sync()` stands
+ * admin API's writes) → ConsumerReplica (the replica) → Authorizer. `sync()` stands
  * in for the Replicator: it applies every store change made since the last
  * call, so a test decides exactly when the replica catches up.
  */
 import { ConsumerService } from '../../src/admin/consumer-service.js';
 import { Authorizer } from '../../src/authz/authorizer.js';
-import { Directory } from '../../src/replica/directory.js';
+import { ConsumerReplica } from '../../src/replica/consumer-replica.js';
 import { FileStore } from '../../src/store/file-store.js';
 import type { ConsumerStore } from '../../src/store/store.js';
 
@@ -23,28 +23,28 @@ export interface StackOptions {
 export interface Stack {
   store: ConsumerStore;
   service: ConsumerService;
-  directory: Directory;
+  replica: ConsumerReplica;
   authorizer: Authorizer;
-  /** Applies every store change made since the last sync to the directory. */
+  /** Applies every store change made since the last sync to the replica. */
   sync(): Promise<void>;
 }
 
 export async function stack(opts: StackOptions = {}): Promise<Stack> {
   const store = opts.store ?? (await FileStore.open());
   const service = new ConsumerService({ store, now: opts.now });
-  const directory = new Directory();
+  const replica = new ConsumerReplica();
   // An empty store is a complete load: the replica answers from the start.
-  directory.authoritative = true;
-  const authorizer = new Authorizer({ directory, now: opts.now, tokenCacheSize: opts.tokenCacheSize });
+  replica.authoritative = true;
+  const authorizer = new Authorizer({ replica, now: opts.now, tokenCacheSize: opts.tokenCacheSize });
   let rev = 0;
   return {
     store,
     service,
-    directory,
+    replica,
     authorizer,
     async sync() {
       const changes = await store.changesSince(rev);
-      directory.apply(changes);
+      replica.apply(changes);
       rev = changes.rev;
     },
   };

@@ -135,7 +135,7 @@ describe('Redis killed mid-load, then changes made while this instance is cut of
     cases.carol!.expect = 'allow-or-503';
     cases.erin!.expect = 'allow-or-503';
     await redis.kill();
-    await until(() => !a.app.directory.authoritative, 3000);
+    await until(() => !a.app.replica.authoritative, 3000);
     const unknownDuringOutage = await a.envoy.check(bearer('never-issued-key-000001'));
     expect(httpStatus(unknownDuringOutage)).toBe(503);
     expect(denyCode(unknownDuringOutage)).toBe('authz_unavailable');
@@ -155,7 +155,7 @@ describe('Redis killed mid-load, then changes made while this instance is cut of
     expect(load.count('unknown key', 503)).toBeGreaterThan(unknownBefore); // still cut off: still 503
     expect(httpStatus(await a.envoy.check(bearer(frank)))).toBe(503); // not known here yet
     // Cut off for longer than the bound: the cached view is not used to allow.
-    await until(() => !a.app.directory.isFresh(), 3000);
+    await until(() => !a.app.replica.isFresh(), 3000);
     const carolCutOff = await a.envoy.check(bearer(carol));
     expect(httpStatus(carolCutOff)).toBe(503);
     expect(denyCode(carolCutOff)).toBe('authz_unavailable');
@@ -169,7 +169,7 @@ describe('Redis killed mid-load, then changes made while this instance is cut of
     cases.frank!.expect = 'either';
     const restored = Date.now();
     await proxy.restore();
-    await until(async () => a.app.directory.authoritative && denyCode(await a.envoy.check(bearer(carol))) === 'consumer_disabled', 5000);
+    await until(async () => a.app.replica.authoritative && denyCode(await a.envoy.check(bearer(carol))) === 'consumer_disabled', 5000);
     const resyncMs = Date.now() - restored;
     expect(denyCode(await a.envoy.check(bearer(erin)))).toBe('invalid_credential');
     expect(httpStatus(await a.envoy.check(bearer(frank)))).toBe(200);

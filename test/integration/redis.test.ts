@@ -135,7 +135,7 @@ describe('Redis down', () => {
     expect((await b.admin('GET', '/readyz')).status).toBe(200);
 
     await redis.kill();
-    await until(() => !b.app.directory.authoritative, 2000);
+    await until(() => !b.app.replica.authoritative, 2000);
     expect(httpStatus(await b.envoy.check(bearer(key)))).toBe(200);
     const unknown = await b.envoy.check(bearer('somebody-elses-key-0001'));
     expect(httpStatus(unknown)).toBe(503);
@@ -147,7 +147,7 @@ describe('Redis down', () => {
     expect((await b.admin('GET', '/readyz')).status).toBe(503);
 
     await redis.start();
-    await until(() => b.app.directory.authoritative, 5000);
+    await until(() => b.app.replica.authoritative, 5000);
     expect(httpStatus(await b.envoy.check(bearer('somebody-elses-key-0001')))).toBe(401);
     const bob = await create(a, 'bob');
     await until(async () => httpStatus(await b.envoy.check(bearer(bob))) === 200, 1000);
@@ -179,7 +179,7 @@ describe('Redis restarted without its data', () => {
       await until(async () => httpStatus(await b.envoy.check(bearer(key))) === 200, 1000);
       await volatile.kill();
       await volatile.start(); // empty: revisions start over
-      await until(() => b.app.directory.authoritative && b.app.directory.size === 0, 5000);
+      await until(() => b.app.replica.authoritative && b.app.replica.size === 0, 5000);
       expect(denyCode(await b.envoy.check(bearer(key)))).toBe('invalid_credential');
       // New writes in the new data set still propagate.
       const bob = await create(a, 'bob');

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { hashKey, keyDigest } from '../../src/consumers/api-keys.js';
 import type { ConsumerRecord } from '../../src/consumers/model.js';
 import { createLogger } from '../../src/log.js';
-import { Directory } from '../../src/replica/directory.js';
+import { ConsumerReplica } from '../../src/replica/consumer-replica.js';
 import { FileStore } from '../../src/store/file-store.js';
 import { Replicator } from '../../src/replica/replicator.js';
 import type { ChangeSet } from '../../src/store/store.js';
@@ -43,16 +43,16 @@ describe('Replicator full load', () => {
       if (++calls === 1) await store.replaceConsumer(rec(0, 'rotated-key-of-consumer-0', 2));
       return set;
     };
-    const directory = new Directory();
-    const replicator = new Replicator({ store, directory, logger: createLogger('silent'), pollMs: 60_000 });
+    const replica = new ConsumerReplica();
+    const replicator = new Replicator({ store, replica, logger: createLogger('silent'), pollMs: 60_000 });
     replicator.start();
     await replicator.whenWarm();
     await replicator.sync();
     expect(calls).toBeGreaterThan(2);
-    expect(directory.size).toBe(n);
-    for (const i of [1, 2000, 2001, 4499]) expect(directory.byKeyDigest(keyDigest(`key-of-consumer-${i}`))?.consumer.name).toBe(`c${i}`);
-    expect(directory.byKeyDigest(keyDigest('key-of-consumer-0'))).toBeUndefined();
-    expect(directory.byKeyDigest(keyDigest('rotated-key-of-consumer-0'))?.consumer.name).toBe('c0');
+    expect(replica.size).toBe(n);
+    for (const i of [1, 2000, 2001, 4499]) expect(replica.byKeyDigest(keyDigest(`key-of-consumer-${i}`))?.consumer.name).toBe(`c${i}`);
+    expect(replica.byKeyDigest(keyDigest('key-of-consumer-0'))).toBeUndefined();
+    expect(replica.byKeyDigest(keyDigest('rotated-key-of-consumer-0'))?.consumer.name).toBe('c0');
     replicator.stop();
     await store.close();
   });
@@ -86,12 +86,12 @@ describe('Replicator freshness', () => {
     const clock = () => now;
     const store = await FileStore.open();
     await store.createConsumer(rec(1));
-    const directory = new Directory({ maxStalenessMs: 1000, clock });
-    const replicator = new Replicator({ store, directory, logger: createLogger('silent'), pollMs: 60_000, clock });
+    const replica = new ConsumerReplica({ maxStalenessMs: 1000, clock });
+    const replicator = new Replicator({ store, replica, logger: createLogger('silent'), pollMs: 60_000, clock });
     expect(replicator.pollMs).toBe(250); // several confirmations within the bound
     await replicator.sync();
-    expect(directory.isFresh()).toBe(true);
-    expect(directory.authoritative).toBe(true);
+    expect(replica.isFresh()).toBe(true);
+    expect(replica.authoritative).toBe(true);
 
     const link = holdable(store);
     link.hold();
@@ -100,15 +100,15 @@ describe('Replicator freshness', () => {
     now = 2_300;
     link.release();
     await pass;
-    expect(directory.isFresh()).toBe(false); // 2300 >= 1200 + 1000
-    expect(directory.authoritative).toBe(false);
+    expect(replica.isFresh()).toBe(false); // 2300 >= 1200 + 1000
+    expect(replica.authoritative).toBe(false);
 
     // A process pause: the clock jumps; only a poll sent after it makes the replica fresh again.
     now = 9_000;
-    expect(directory.isFresh()).toBe(false);
+    expect(replica.isFresh()).toBe(false);
     await replicator.sync();
-    expect(directory.isFresh()).toBe(true);
-    expect(directory.stalenessMs()).toBe(0);
+    expect(replica.isFresh()).toBe(true);
+    expect(replica.stalenessMs()).toBe(0);
     await store.close();
   });
 });
@@ -126,24 +126,24 @@ describe('Replicator: the store moved backwards', () => {
     // The replica reads through a handle that can be pointed at the restored store.
     const handle = new Proxy({} as FileStore, { get: (_t, p) => { const v = Reflect.get(store, p, store); return typeof v === 'function' ? v.bind(store) : v; } });
     const reloads: string[] = [];
-    const directory = new Directory();
+    const replica = new ConsumerReplica();
     const replicator = new Replicator({
       store: handle,
-      directory,
+      replica,
       logger: createLogger('silent'),
       pollMs: 60_000,
       observer: { applied: () => {}, failed: () => {}, reloaded: (r) => reloads.push(r ?? '') },
     });
     await replicator.sync();
-    expect(directory.size).toBe(3);
+    expect(replica.size).toBe(3);
 
     await store.close();
     store = await FileStore.open({ path: snapshot }); // same epoch, revision 1
     await store.createConsumer(rec(4)); // revision 2 again, another write
     await replicator.sync();
     expect(reloads).toEqual(['diverged']);
-    expect([...['c1', 'c2', 'c3', 'c4']].map((n) => directory.consumer(n) !== undefined)).toEqual([true, false, false, true]);
-    expect(directory.byKeyDigest(keyDigest('key-of-consumer-2'))).toBeUndefined();
+    expect([...['c1', 'c2', 'c3', 'c4']].map((n) => replica.consumer(n) !== undefined)).toEqual([true, false, false, true]);
+    expect(replica.byKeyDigest(keyDigest('key-of-consumer-2'))).toBeUndefined();
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -156,15 +156,15 @@ describe('Replicator pruning', () => {
     const store = await FileStore.open();
     for (let i = 0; i < 5; i++) await store.createConsumer(rec(i));
     const reloads: string[] = [];
-    const behind = new Directory();
+    const behind = new ConsumerReplica();
     const lagging = new Replicator({
-      store, directory: behind, logger: createLogger('silent'), pollMs: 60_000, clock,
+      store, replica: behind, logger: createLogger('silent'), pollMs: 60_000, clock,
       observer: { applied: () => {}, failed: () => {}, reloaded: (r) => reloads.push(r ?? '') },
     });
     await lagging.sync(); // then cut off: it stays at this revision
     expect(behind.size).toBe(5);
-    const directory = new Directory();
-    const replicator = new Replicator({ store, directory, logger: createLogger('silent'), pollMs: 60_000, clock, tombstoneRetentionMs: 60_000 });
+    const replica = new ConsumerReplica();
+    const replicator = new Replicator({ store, replica, logger: createLogger('silent'), pollMs: 60_000, clock, tombstoneRetentionMs: 60_000 });
     await replicator.sync();
     for (let i = 0; i < 4; i++) await store.deleteConsumer(`c${i}`, 1);
     now = 10_000;
@@ -176,7 +176,7 @@ describe('Replicator pruning', () => {
     await replicator.sync();
     expect(await replicator.prune()).toBe(4);
     expect([...(await store.changesSince(0)).consumers.keys()]).toEqual(['c4']);
-    expect(directory.size).toBe(0);
+    expect(replica.size).toBe(0);
 
     // The replica cut off since before the deletions cannot catch up from the
     // log any more: it reloads, and every deletion reaches it.

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { hashKey, keyDigest } from '../../src/consumers/api-keys.js';
 import type { ApiKeyRecord, ConsumerRecord, CredentialSource } from '../../src/consumers/model.js';
-import { Directory } from '../../src/replica/directory.js';
+import { ConsumerReplica } from '../../src/replica/consumer-replica.js';
 import type { ChangeSet } from '../../src/store/store.js';
 
 const T = '2026-01-01T00:00:00.000Z';
@@ -23,9 +23,9 @@ function change(name: string, rec: ConsumerRecord | null): ChangeSet {
   return { epoch: 'e', rev: 1, consumers: new Map([[name, rec]]), routes: new Map(), more: false };
 }
 
-describe('Directory, API-key consumers', () => {
+describe('ConsumerReplica, API-key consumers', () => {
   it('resolves every key of a consumer to it, with that key id and expiry', () => {
-    const dir = new Directory();
+    const dir = new ConsumerReplica();
     dir.apply(change('alice', consumer('alice', [key('key_1', 'first-key-0123456789'), key('key_2', 'second-key-0123456789', '2027-01-01T00:00:00.000Z')])));
     const a = dir.byKeyDigest(keyDigest('first-key-0123456789'));
     const b = dir.byKeyDigest(keyDigest('second-key-0123456789'));
@@ -41,7 +41,7 @@ describe('Directory, API-key consumers', () => {
   });
 
   it('a replaced consumer keeps only its new keys; a deleted one none', () => {
-    const dir = new Directory();
+    const dir = new ConsumerReplica();
     dir.apply(change('bob', consumer('bob', [key('key_1', 'first-key-0123456789'), key('key_2', 'second-key-0123456789')])));
     dir.apply(change('bob', consumer('bob', [key('key_2', 'second-key-0123456789')], { in: 'header', name: 'x-api-key' }, false)));
     expect(dir.byKeyDigest(keyDigest('first-key-0123456789'))).toBeUndefined();
@@ -57,7 +57,7 @@ describe('Directory, API-key consumers', () => {
   });
 
   it('counts sources across consumers and drops a source with its last consumer', () => {
-    const dir = new Directory();
+    const dir = new ConsumerReplica();
     dir.apply(change('c1', consumer('c1', [key('k1', 'c1-key-0123456789abc')], { in: 'query', name: 'api_key' })));
     dir.apply(change('c2', consumer('c2', [key('k2', 'c2-key-0123456789abc')], { in: 'query', name: 'api_key' })));
     dir.apply(change('c1', null));
@@ -68,10 +68,10 @@ describe('Directory, API-key consumers', () => {
   });
 });
 
-describe('Directory freshness (the staleness bound)', () => {
+describe('ConsumerReplica freshness (the staleness bound)', () => {
   it('fresh only until the bound after the send time of the last confirmation; never extended backwards', () => {
     let now = 10_000;
-    const dir = new Directory({ maxStalenessMs: 1000, clock: () => now });
+    const dir = new ConsumerReplica({ maxStalenessMs: 1000, clock: () => now });
     expect(dir.isFresh()).toBe(false); // nothing confirmed yet
     dir.authoritative = true;
     expect(dir.authoritative).toBe(false); // in step but never confirmed: not authoritative
@@ -94,7 +94,7 @@ describe('Directory freshness (the staleness bound)', () => {
   });
 
   it('without a bound (unit tests, tools) the replica never goes stale by time', () => {
-    const dir = new Directory();
+    const dir = new ConsumerReplica();
     expect(dir.isFresh()).toBe(true);
     dir.expire();
     expect(dir.isFresh(Number.MAX_VALUE)).toBe(true);

@@ -1,12 +1,12 @@
 /**
  * Focused probe of the replica's memory and load time, without servers:
- * `node --expose-gc dist-bench/bench/directory-heap.js [consumers=100000]`.
+ * `node --expose-gc dist-bench/bench/replica-heap.js [consumers=100000]`.
  * Applies `consumers` bench records (the same as bench/lib/seed.ts writes to
- * Redis, parsed from JSON like the store does) to a Directory in batches of
+ * Redis, parsed from JSON like the store does) to a ConsumerReplica in batches of
  * 10k and prints the retained heap per 100k consumers after a full GC, and
  * the time parsing and applying took.
  */
-import { Directory } from '../src/replica/directory.js';
+import { ConsumerReplica } from '../src/replica/consumer-replica.js';
 import type { ConsumerRecord } from '../src/consumers/model.js';
 import { benchKey, benchRecord } from './lib/seed.js';
 
@@ -17,7 +17,7 @@ if (!gc) throw new Error('run with --expose-gc');
 gc();
 gc();
 const before = process.memoryUsage().heapUsed;
-const dir = new Directory();
+const dir = new ConsumerReplica();
 let ms = 0;
 for (let start = 0; start < n; start += 10_000) {
   // Each batch's JSON is made fresh and dropped, like the text the store reads from Redis.

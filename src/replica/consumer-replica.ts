@@ -53,7 +53,7 @@ const API_KEY_TYPE: { readonly type: 'api-key' } = Object.freeze({ type: 'api-ke
 
 /** One API key of one consumer, the unit an API-key Check resolves to. */
 export interface KeyEntry extends CredentialEntry {
-  readonly consumer: CachedConsumer;
+  readonly consumer: ApiKeyConsumer;
   /** Epoch ms after which the key is refused; Infinity when it never expires. */
   readonly expiresAtMs: number;
 }
@@ -69,7 +69,7 @@ export interface KeyEntry extends CredentialEntry {
  * A key that never expires stores no number (a double field would box one per
  * object).
  */
-export class CachedConsumer implements ConsumerIdentity, KeyEntry {
+export class ApiKeyConsumer implements ConsumerIdentity, KeyEntry {
   readonly id: string;
   readonly name: string;
   readonly enabled: boolean;
@@ -101,7 +101,7 @@ export class CachedConsumer implements ConsumerIdentity, KeyEntry {
   }
 
   /** As the entry of its first key: the consumer is itself. */
-  get consumer(): CachedConsumer {
+  get consumer(): ApiKeyConsumer {
     return this;
   }
 
@@ -157,14 +157,14 @@ export interface DirectoryOptions {
   clock?: () => number;
 }
 
-export class Directory {
+export class ConsumerReplica {
   readonly #maxStalenessMs: number;
   readonly #clock: () => number;
   /** Monotonic time until which the replica is fresh. */
   #freshUntil: number;
   #confirmedAt = -Infinity;
   #inStep = false;
-  readonly #byName = new Map<string, CachedConsumer | JwtConsumer>();
+  readonly #byName = new Map<string, ApiKeyConsumer | JwtConsumer>();
   /** Key entries by binary digest (a 32-char latin1 string: half the heap of 64 hex chars). */
   readonly #byDigest = new Map<string, KeyEntry>();
   readonly #byIdentity = new Map<string, Map<string, JwtConsumer>>();
@@ -237,7 +237,7 @@ export class Directory {
     return this.#byName.size;
   }
 
-  consumer(name: string): CachedConsumer | JwtConsumer | undefined {
+  consumer(name: string): ApiKeyConsumer | JwtConsumer | undefined {
     return this.#byName.get(name);
   }
 
@@ -332,7 +332,7 @@ export class Directory {
     const keys = auth.keys;
     const first = keys[0] as ApiKeyRecord;
     const digests = keys.length === 1 ? digestOfHash(first.hash) : keys.map((k) => digestOfHash(k.hash));
-    const consumer = new CachedConsumer(rec.id, rec.name, rec.enabled, key, digests, first);
+    const consumer = new ApiKeyConsumer(rec.id, rec.name, rec.enabled, key, digests, first);
     this.#byName.set(rec.name, consumer);
     if (typeof digests === 'string') {
       this.#byDigest.set(digests, consumer);
@@ -376,7 +376,7 @@ export class Directory {
     if (!old) return;
     this.#byName.delete(name);
     this.stats.evictions++;
-    if (!(old instanceof CachedConsumer)) {
+    if (!(old instanceof ApiKeyConsumer)) {
       const { claim, value } = old.auth.identity;
       const byValue = this.#byIdentity.get(claim);
       if (byValue?.get(value) === old) byValue.delete(value);
