@@ -3,11 +3,13 @@
  * LAME_DUCK_MS exceeds the time its active gRPC health check needs to mark a
  * NOT_SERVING instance unhealthy (unhealthy_threshold x interval, plus one
  * timeout for a check already in flight). envoy-config.test.ts validates the
- * file against the official protos.
+ * file against the official protos. And the platforms' stop grace (Compose's
+ * stop_grace_period, Kubernetes' terminationGracePeriodSeconds) outlasts the
+ * lame duck plus the drain, so SIGKILL never cuts a drain short.
  */
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
-import { loadYaml } from './deploy-files.js';
+import { loadYaml, loadYamlDocuments } from './deploy-files.js';
 
 function seconds(d: string): number {
   const m = /^(\d+(?:\.\d+)?)s$/.exec(d);
@@ -24,5 +26,28 @@ describe('LAME_DUCK_MS against envoy.yaml', () => {
     const detectMs = hc.unhealthy_threshold * seconds(hc.interval) + seconds(hc.timeout);
     expect(detectMs).toBe(3000);
     expect(loadConfig({}).lameDuckMs).toBeGreaterThan(detectMs);
+  });
+});
+
+describe('stop grace against LAME_DUCK_MS + DRAIN_MS', () => {
+  const { lameDuckMs, drainMs } = loadConfig({});
+  // A shutdown stuck past both exits by itself 5 s later (main.ts): the grace covers that too.
+  const shutdownMs = lameDuckMs + drainMs + 5000;
+
+  it('docker compose waits longer than the lame duck and the drain before SIGKILL', () => {
+    const compose = loadYaml('docker-compose.yml');
+    const env = compose.services.authz.environment ?? {};
+    expect(env.LAME_DUCK_MS ?? env.DRAIN_MS).toBeUndefined(); // the defaults apply
+    expect(seconds(compose.services.authz.stop_grace_period)).toBeGreaterThan(shutdownMs);
+  });
+
+  it('the Kubernetes Deployment does too', () => {
+    const docs = loadYamlDocuments('envoy/kubernetes/consumer-authz.yaml');
+    const deployment = docs.find((d: any) => d?.kind === 'Deployment');
+    const spec = deployment.spec.template.spec;
+    const container = spec.containers.find((c: any) => c.name === 'consumer-authz');
+    const set = new Set((container.env ?? []).map((e: any) => e.name));
+    expect(set.has('LAME_DUCK_MS') || set.has('DRAIN_MS')).toBe(false);
+    expect(spec.terminationGracePeriodSeconds * 1000).toBeGreaterThan(shutdownMs);
   });
 });
