@@ -68,6 +68,23 @@ const RETRIES = 16;
 
 const CONFLICTS = new Set<string>(['consumer_exists', 'credential_conflict', 'consumer_not_found', 'version_conflict']);
 
+/**
+ * A write that failed after it left this process (the connection dropped or
+ * the command timed out while Redis was slow or paused) may still be applied
+ * by Redis: a paused server runs what it had already received when it
+ * resumes. Only a write the client never sent (no connection, the offline
+ * queue is off) certainly changed nothing.
+ */
+const UNCONFIRMED_WRITE =
+  'the consumer store did not confirm this write, so it may have been applied; read it back before retrying (a retry of a write that landed is refused with a conflict or changes nothing more)';
+
+function unsent(err: unknown): boolean {
+  // ioredis refuses at once, without sending, while disconnected:
+  // "Stream isn't writeable and enableOfflineQueue options is false" (and
+  // "Cluster isn't ready and …"). Anything else may have reached Redis.
+  return err instanceof Error && err.message.includes('enableOfflineQueue options is false');
+}
+
 export class RedisStore implements ConsumerStore {
   readonly #client: RedisClient;
   readonly #sub: RedisClient;
@@ -150,7 +167,7 @@ export class RedisStore implements ConsumerStore {
     try {
       out = await this.#client.eval(script, keys.length, ...keys, ...args);
     } catch (err) {
-      throw new StoreUnavailableError(err);
+      throw new StoreUnavailableError(err, unsent(err) ? undefined : UNCONFIRMED_WRITE);
     }
     if (typeof out === 'string' && CONFLICTS.has(out)) throw new StoreConflictError(out as StoreConflictCode);
     return String(out);
