@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cookieValues, cookieWithout } from '../../src/authz/authorizer.js';
+import { cookieValues, cookieWithout } from '../../src/authz/cookies.js';
 import { duplicateMember, parseStrictObject } from '../../src/consumers/strict-json.js';
 
 describe('duplicateMember: the path of the first repeated name', () => {
