@@ -51,7 +51,7 @@ function peer(port: number, opts: tls.ConnectionOptions = {}): Promise<{ serial?
       s.once('data', () => {});
       const t = setTimeout(() => {
         s.destroy();
-        resolve({ serial: c.serialNumber, cn: c.subject?.CN });
+        resolve({ serial: c.serialNumber, cn: String(c.subject?.CN) });
       }, 150);
       s.once('error', (e) => {
         clearTimeout(t);
