@@ -128,7 +128,13 @@ export class App {
     this.authorizer = new Authorizer({ replica: this.replica, now: opts.now, tokenCacheSize: opts.tokenCacheSize });
     this.service = new ConsumerService({ store: this.store, now: opts.now });
     this.auditor = new Auditor({ store: this.store, service: this.service, logger: this.logger, now: opts.now });
-    this.#grpc = new GrpcServer({ authorizer: this.authorizer, logger: this.logger, telemetry: this.telemetry });
+    const tls = opts.config.grpcTls;
+    this.#grpc = new GrpcServer({
+      authorizer: this.authorizer,
+      logger: this.logger,
+      telemetry: this.telemetry,
+      tls: tls && { files: tls, reloadMs: opts.config.grpcTlsReloadMs, onReload: (r) => this.metrics.tlsReload(r) },
+    });
     this.#admin = new AdminServer({
       service: this.service,
       logger: this.logger,
@@ -251,6 +257,11 @@ export class App {
   lameDuck(): void {
     this.#draining = true;
     this.#grpc.setServing(false);
+  }
+
+  /** Re-reads the gRPC port's TLS files now (SIGHUP); a changed good set is used for new connections. */
+  reloadTls(): 'reloaded' | 'unchanged' | 'failed' {
+    return this.#grpc.reloadTls();
   }
 
   /** Drains in-flight Checks, then closes everything. */

@@ -70,6 +70,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
+  // Re-read the gRPC TLS files at once (they are also polled every GRPC_TLS_RELOAD_MS).
+  process.on('SIGHUP', () => running.reloadTls());
 }
 
 function fail(message: string, code: number): never {

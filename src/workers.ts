@@ -64,5 +64,9 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    // The workers re-read their gRPC TLS files (otherwise SIGHUP would end the primary).
+    process.on('SIGHUP', () => {
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGHUP');
+    });
   });
 }

@@ -5,6 +5,7 @@
 import { createSecretKey } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { GrpcTlsError, loadGrpcTls, type GrpcTlsFiles } from './grpc-tls.js';
 import { hashAdminToken, parseAdminTokens, type AdminTokenEntry } from './admin-tokens.js';
 import { derivedKekId, KEK_BYTES, KEK_ID_RE, type Kek } from '../consumers/secret-seal.js';
 import { parseRedisUrl, RedisUrlError } from '../store/redis-connection.js';
@@ -12,6 +13,10 @@ import { parseRedisUrl, RedisUrlError } from '../store/redis-connection.js';
 export interface Config {
   readonly grpcHost: string;
   readonly grpcPort: number;
+  /** TLS (and with a client CA, mTLS) on the gRPC port; undefined: plain h2c. */
+  readonly grpcTls: GrpcTlsFiles | undefined;
+  /** How often the TLS files are re-read for a changed certificate (also on SIGHUP). */
+  readonly grpcTlsReloadMs: number;
   readonly adminHost: string;
   readonly adminPort: number;
   /** Every admin token: ADMIN_TOKEN (as `admin`, read-write) and the entries of ADMIN_TOKENS_FILE. */
@@ -63,6 +68,10 @@ const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 export const ENV_DOC: ReadonlyArray<readonly [string, string, string]> = [
   ['GRPC_HOST', '0.0.0.0', 'address of the ext_authz gRPC server (and grpc.health.v1)'],
   ['GRPC_PORT', '9001', 'port of the ext_authz gRPC server'],
+  ['GRPC_TLS_CERT_FILE', '(none)', 'PEM certificate chain of the gRPC port; with GRPC_TLS_KEY_FILE it serves TLS (h2 ALPN only, TLS 1.2+) instead of plain h2c'],
+  ['GRPC_TLS_KEY_FILE', '(none)', 'PEM private key (unencrypted) of GRPC_TLS_CERT_FILE'],
+  ['GRPC_TLS_CLIENT_CA_FILE', '(none)', 'PEM CA for mTLS: a client without a certificate it signed is refused at the handshake; needs GRPC_TLS_CERT_FILE'],
+  ['GRPC_TLS_RELOAD_MS', '10000', 'how often the three TLS files are re-read; a changed, valid set is used for new connections (SIGHUP re-reads at once)'],
   ['ADMIN_HOST', '127.0.0.1', 'address of the admin HTTP API, /healthz, /readyz and /metrics'],
   ['ADMIN_PORT', '9002', 'port of the admin HTTP API'],
   ['ADMIN_TOKEN', '(none)', 'read-write bearer token (named "admin") for the admin API; it or ADMIN_TOKENS_FILE is required when ADMIN_HOST is not loopback'],
@@ -164,6 +173,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       problems.push('REDIS_TLS_CA_FILE: is set but REDIS_URL does not use TLS; use rediss://, rediss-sentinel:// or rediss-cluster://, or unset it');
     }
   }
+  const grpcTls = loadGrpcTlsConfig(env, problems);
   const logLevel = str('LOG_LEVEL', 'info');
   if (!LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL=${JSON.stringify(logLevel)}: must be one of ${LEVELS.join(', ')}`);
   const redisKeyPrefix = str('REDIS_KEY_PREFIX', 'cauthz:');
@@ -175,6 +185,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const config: Config = {
     grpcHost: host('GRPC_HOST', '0.0.0.0'),
     grpcPort: port('GRPC_PORT', 9001),
+    grpcTls,
+    grpcTlsReloadMs: int('GRPC_TLS_RELOAD_MS', 10_000, 100, 3_600_000),
     adminHost,
     adminPort: port('ADMIN_PORT', 9002),
     adminTokens: Object.freeze(adminTokens),
@@ -197,6 +209,34 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
+}
+
+/** GRPC_TLS_* → the files (read and checked once here), or undefined for plain h2c. */
+function loadGrpcTlsConfig(env: Record<string, string | undefined>, problems: string[]): GrpcTlsFiles | undefined {
+  const v = (name: string) => (env[name] === '' ? undefined : env[name]);
+  const certFile = v('GRPC_TLS_CERT_FILE');
+  const keyFile = v('GRPC_TLS_KEY_FILE');
+  const clientCaFile = v('GRPC_TLS_CLIENT_CA_FILE');
+  if (certFile === undefined && keyFile === undefined) {
+    if (clientCaFile !== undefined) problems.push('GRPC_TLS_CLIENT_CA_FILE: mTLS needs the server\'s own certificate; set GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE too, or unset it');
+    return undefined;
+  }
+  if (certFile === undefined) {
+    problems.push('GRPC_TLS_KEY_FILE: is set without GRPC_TLS_CERT_FILE; set both (the certificate and its key), or neither for plain h2c');
+    return undefined;
+  }
+  if (keyFile === undefined) {
+    problems.push('GRPC_TLS_CERT_FILE: is set without GRPC_TLS_KEY_FILE; set both (the certificate and its key), or neither for plain h2c');
+    return undefined;
+  }
+  const files: GrpcTlsFiles = Object.freeze({ certFile, keyFile, clientCaFile });
+  try {
+    loadGrpcTls(files);
+  } catch (err) {
+    if (!(err instanceof GrpcTlsError)) throw err;
+    problems.push(err.message);
+  }
+  return files;
 }
 
 /** A KEK from its base64 text (standard or url alphabet); undefined unless exactly 32 bytes, canonical. */

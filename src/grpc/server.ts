@@ -8,9 +8,12 @@ import type { Authorizer } from '../authz/authorizer.js';
 import { deny, type Decision } from '../authz/decision.js';
 import type { AuthzRequest } from '../authz/request.js';
 import { toCheckResponse, type WireCheckResponse } from './check-messages.js';
+import type { GrpcTlsFiles } from '../config/grpc-tls.js';
+import { loadGrpcTls } from '../config/grpc-tls.js';
 import { Health } from './health.js';
 import { authPackage } from './protos.js';
 import { frame, GrpcTransport, Status, type Method, type ServerCall, type TransportLimits } from './transport.js';
+import { TlsReloader } from './tls-reloader.js';
 import { decodeCheckRequest } from './wire-decode.js';
 import { encodedCheckResponse } from './wire-encode.js';
 
@@ -24,12 +27,15 @@ export interface GrpcServerOptions {
   telemetry?: { record(req: AuthzRequest | undefined, decision: Decision, startedNs: bigint): void };
   /** Transport bounds other than the defaults (tests). */
   limits?: Partial<TransportLimits>;
+  /** TLS on the port (mTLS with a client CA); the files are re-read every `reloadMs`. */
+  tls?: { files: GrpcTlsFiles; reloadMs: number; onReload?: (result: 'reloaded' | 'failed') => void };
 }
 
 export class GrpcServer {
   readonly #transport: GrpcTransport;
   readonly #health = new Health({ '': 'NOT_SERVING', [AUTH_SERVICE]: 'NOT_SERVING' });
   readonly #log: Logger;
+  readonly #tls: TlsReloader | undefined;
 
   constructor(opts: GrpcServerOptions) {
     this.#log = opts.logger;
@@ -92,16 +98,40 @@ export class GrpcServer {
         }
       },
     };
+    // Checked at start by config.ts; read again here, so a file changed since then is checked too (throws).
+    const tls = opts.tls;
+    const material = tls === undefined ? undefined : loadGrpcTls(tls.files);
     this.#transport = new GrpcTransport({
       methods: new Map<string, Method>([[CHECK_PATH, check], ...this.#health.methods()]),
       limits: opts.limits,
       onAbuse: (what) => log.warn({ abuse: what }, 'gRPC connection closed for abuse'),
+      tls: material,
     });
+    if (tls !== undefined && material !== undefined) {
+      this.#tls = new TlsReloader({
+        files: tls.files,
+        initial: material,
+        pollMs: tls.reloadMs,
+        apply: (m) => this.#transport.setSecureContext(m),
+        onReload: (result, problem) => {
+          if (result === 'reloaded') log.info({ certFile: tls.files.certFile }, 'gRPC TLS certificate reloaded; new connections use it');
+          else log.warn({ problem }, 'gRPC TLS files changed but are not usable; keeping the current certificate');
+          tls.onReload?.(result);
+        },
+      });
+    }
+  }
+
+  /** Re-reads the TLS files now (SIGHUP); 'unchanged' without TLS. */
+  reloadTls(): 'reloaded' | 'unchanged' | 'failed' {
+    return this.#tls?.reload() ?? 'unchanged';
   }
 
   /** Binds and starts; resolves with the bound port (useful with port 0). */
-  listen(host: string, port: number): Promise<number> {
-    return this.#transport.listen(host, port);
+  async listen(host: string, port: number): Promise<number> {
+    const bound = await this.#transport.listen(host, port);
+    this.#tls?.start();
+    return bound;
   }
 
   /** Health of both service names. */
@@ -123,6 +153,7 @@ export class GrpcServer {
    */
   async drain(graceMs: number): Promise<void> {
     this.setServing(false);
+    this.#tls?.stop();
     this.#health.endWatches();
     const started = Date.now();
     await this.#transport.drain(graceMs);

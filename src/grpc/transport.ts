@@ -21,6 +21,8 @@
  */
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type tls from 'node:tls';
 import zlib from 'node:zlib';
 
 /** gRPC status codes used here (the full table lives in the gRPC spec). */
@@ -121,6 +123,20 @@ export interface TransportOptions {
   limits?: Partial<TransportLimits>;
   /** Told of abuse that closed a connection (for a log line). */
   onAbuse?: (what: string) => void;
+  /** Serve TLS (h2 ALPN only, TLS 1.2+) instead of h2c; with `ca`, clients need a certificate it signed. */
+  tls?: TransportTls;
+}
+
+/** PEM material of the TLS server (see config/grpc-tls.ts). */
+export interface TransportTls {
+  cert: Buffer;
+  key: Buffer;
+  ca?: Buffer | undefined;
+}
+
+/** The secure-context part of the server options: set at creation and again on each reload. */
+function secureContextOptions(t: TransportTls): tls.SecureContextOptions {
+  return { cert: t.cert, key: t.key, ca: t.ca, minVersion: 'TLSv1.2' };
 }
 
 const ACCEPT_ENCODING = 'identity,deflate,gzip';
@@ -440,7 +456,7 @@ class Call implements ServerCall {
 export class GrpcTransport {
   readonly limits: TransportLimits;
   readonly #methods: ReadonlyMap<string, Method>;
-  readonly #server: http2.Http2Server;
+  readonly #server: http2.Http2Server | http2.Http2SecureServer;
   readonly #connections = new Set<Connection>();
   readonly #bySession = new WeakMap<http2.ServerHttp2Session, Connection>();
   /** Calls whose request is not complete yet, oldest first. */
@@ -458,7 +474,7 @@ export class GrpcTransport {
     const l = (this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...opts.limits }));
     this.#methods = opts.methods;
     this.#onAbuse = opts.onAbuse ?? (() => {});
-    this.#server = http2.createServer({
+    const options: http2.ServerOptions = {
       maxSessionMemory: l.maxSessionMemoryMb,
       // PINGs and SETTINGS the server itself has sent and not seen acknowledged.
       maxOutstandingPings: 10,
@@ -469,7 +485,21 @@ export class GrpcTransport {
         enablePush: false,
       },
       maxHeaderListPairs: 128,
-    });
+    };
+    // Only the server's creation differs with TLS: sessions and streams take the same path.
+    this.#server =
+      opts.tls === undefined
+        ? http2.createServer(options)
+        : http2.createSecureServer({
+            ...options,
+            ...secureContextOptions(opts.tls),
+            requestCert: opts.tls.ca !== undefined,
+            rejectUnauthorized: opts.tls.ca !== undefined,
+            allowHTTP1: false,
+            ALPNProtocols: ['h2'],
+          });
+    // A TLS client that negotiated no h2 (no ALPN at all): refused at once.
+    this.#server.on('unknownProtocol', (socket: Duplex) => socket.destroy());
     this.#server.maxConnections = l.maxConnections;
     this.#server.on('session', (s) => this.#session(s));
     this.#server.on('stream', (stream, headers) => this.#stream(stream, headers));
@@ -489,6 +519,15 @@ export class GrpcTransport {
         resolve((this.#server.address() as AddressInfo).port);
       });
     });
+  }
+
+  /**
+   * New certificate material for connections accepted from now on (a TLS
+   * server only); connections already open keep theirs. Throws on bad material.
+   */
+  setSecureContext(t: TransportTls): void {
+    if (!('setSecureContext' in this.#server)) throw new Error('not a TLS server');
+    this.#server.setSecureContext(secureContextOptions(t));
   }
 
   /** Open connections (for tests and metrics). */

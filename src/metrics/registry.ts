@@ -37,6 +37,7 @@ export class Metrics {
   readonly #reloads: Counter<'reason'>;
   readonly #revision: Gauge;
   readonly #disconnects: Counter;
+  readonly #tlsReloads: Counter<'result'>;
   readonly #now: () => number;
 
   constructor(opts: MetricsOptions) {
@@ -149,6 +150,12 @@ export class Metrics {
       registers,
     });
     for (const reason of ['epoch', 'diverged', 'truncated'] as const) this.#reloads.inc({ reason }, 0);
+    this.#tlsReloads = new Counter({
+      name: 'cauthz_grpc_tls_reloads_total',
+      help: 'Changed gRPC TLS files seen: reloaded (new connections use them) or failed (the current certificate kept).',
+      labelNames: ['result'] as const,
+      registers,
+    });
     this.#revision = new Gauge({ name: 'cauthz_sync_revision', help: 'Last store revision applied to the cache.', registers });
     this.#lag = new Histogram({
       name: 'cauthz_invalidation_lag_seconds',
@@ -164,6 +171,11 @@ export class Metrics {
         this.set(opts.ready() ? 1 : 0);
       },
     });
+  }
+
+  /** Counts a reload of the gRPC port's TLS files (see grpc/tls-reloader.ts). */
+  tlsReload(result: 'reloaded' | 'failed'): void {
+    this.#tlsReloads.inc({ result });
   }
 
   /** Feeds store operation counters (see instrumentStore). */
