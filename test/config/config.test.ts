@@ -19,6 +19,8 @@ describe('defaults', () => {
     expect(c).toEqual({
       grpcHost: '0.0.0.0',
       grpcPort: 9001,
+      grpcTls: undefined,
+      grpcTlsReloadMs: 10_000,
       adminHost: '127.0.0.1',
       adminPort: 9002,
       redisUrl: undefined,
@@ -41,6 +43,8 @@ describe('defaults', () => {
   it('empty strings mean "unset"', () => {
     expect(loadConfig({ GRPC_PORT: '', REDIS_URL: '', ADMIN_TOKEN: '', LOG_LEVEL: '' })).toMatchObject({
       grpcPort: 9001,
+      grpcTls: undefined,
+      grpcTlsReloadMs: 10_000,
       redisUrl: undefined,
       logLevel: 'info',
     });
@@ -65,6 +69,8 @@ describe('defaults', () => {
     expect(c).toEqual({
       grpcHost: '127.0.0.1',
       grpcPort: 0,
+      grpcTls: undefined,
+      grpcTlsReloadMs: 10_000,
       adminHost: '::1',
       adminPort: 65535,
       redisUrl: 'rediss://u:p@redis.internal:6380/0',
