@@ -5,6 +5,7 @@
  * needed to verify; at rest it is sealed under a KEK when one is configured,
  * see secret-seal.ts); views never hold a hash, a secret or a private part.
  */
+import type { RouteMatchRule } from './route-match.js';
 import { createHash } from 'node:crypto';
 import type {
   ApiKeyView,
@@ -105,6 +106,8 @@ export interface RouteRecord {
   /** Names of the consumers admitted on this route. */
   readonly consumers: readonly string[];
   readonly updatedAt: string;
+  /** Match rules naming this route for requests without `context_extensions.route` (route-match.ts). */
+  readonly match?: readonly RouteMatchRule[];
 }
 
 /** The public view of a record: no hash, no secret. */
