@@ -149,8 +149,11 @@ describe('errors appear beside the field they name; nothing is lost', () => {
     await page.click('#api-key-source [data-value=header]');
     await page.fill('#api-key-source-name', 'x-team-key');
     await page.click('#create-submit');
-    const expected = (await t.admin('POST', '/v1/consumers', { name: 'bad name!', auth: { type: 'api-key' } }, TOKEN)).body.error.message;
-    await expect.poll(() => page.locator('#consumer-name-error').textContent()).toBe(expected);
+    // The API says `name: <problem>`; the console says it as a sentence naming the field by its label.
+    const api = (await t.admin('POST', '/v1/consumers', { name: 'bad name!', auth: { type: 'api-key' } }, TOKEN)).body.error;
+    expect(api.message.startsWith(`${api.field}: `)).toBe(true);
+    const problem = api.message.slice(api.field.length + 2).replace(/\.$/, '');
+    await expect.poll(() => page.locator('#consumer-name-error').textContent()).toBe(`Consumer name ${problem}.`);
     expect(await page.getAttribute('#consumer-name', 'aria-invalid')).toBe('true');
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('consumer-name');
     expect(await page.inputValue('#consumer-name')).toBe('bad name!');
@@ -164,12 +167,14 @@ describe('errors appear beside the field they name; nothing is lost', () => {
     await page.fill('#consumer-name', 'dave');
     await page.fill('#api-key-source-name', 'authorization');
     await page.click('#create-submit');
-    await expect.poll(() => page.locator('#api-key-source-name-error').textContent()).toContain('auth.source.name');
+    await expect.poll(() => page.locator('#api-key-source-name-error').textContent()).toMatch(/^Header name /);
+    expect(await page.locator('#api-key-source-name-error').textContent()).not.toContain('auth.source.name');
     expect(await page.isHidden('#consumer-name-error')).toBe(true);
     await page.fill('#api-key-source-name', 'x-team-key');
     await page.fill('#api-key-credential', 'short');
     await page.click('#create-submit');
-    await expect.poll(() => page.locator('#api-key-credential-error').textContent()).toContain('auth.key');
+    await expect.poll(() => page.locator('#api-key-credential-error').textContent()).toMatch(/^Credential /);
+    expect(await page.locator('#api-key-credential-error').textContent()).not.toContain('auth.key');
     // A taken name (409, field "name") lands beside the name too.
     await page.fill('#consumer-name', 'alice');
     await page.fill('#api-key-credential', 'a-custom-key-000001');
@@ -266,8 +271,15 @@ describe('detail and routes', () => {
     await page.waitForSelector('dialog[open] #secret-value');
     const rotated = await page.inputValue('#secret-value');
     await page.click('#close-secret');
-    await expect.poll(() => status({ headers: { authorization: `Bearer ${second}` } })).toBe(401);
+    // Rotate adds a key and keeps the old one until it is removed: two keys, both allowed.
+    await expect.poll(() => page.locator('#key-table tbody tr').count()).toBe(2);
     await expect.poll(() => status({ headers: { authorization: `Bearer ${rotated}` } })).toBe(200);
+    expect(await status({ headers: { authorization: `Bearer ${second}` } })).toBe(200);
+    await page.getByRole('button', { name: `Remove key ${hint}` }).click();
+    await page.getByRole('button', { name: 'Remove key', exact: true }).click();
+    await expect.poll(() => page.locator('#key-table tbody tr').count()).toBe(1);
+    await expect.poll(() => status({ headers: { authorization: `Bearer ${second}` } })).toBe(401);
+    expect(await status({ headers: { authorization: `Bearer ${rotated}` } })).toBe(200);
   });
 });
 
