@@ -167,10 +167,13 @@ describe('errors appear beside the field they name; nothing is lost', () => {
     await page.fill('#consumer-name', 'dave');
     await page.fill('#api-key-source-name', 'authorization');
     await page.click('#create-submit');
-    await expect.poll(() => page.locator('#api-key-source-name-error').textContent()).toMatch(/^Header name /);
+    await expect.poll(() => page.locator('#api-key-source-name-error').textContent()).toMatch(/^Header name[: ]/);
     expect(await page.locator('#api-key-source-name-error').textContent()).not.toContain('auth.source.name');
     expect(await page.isHidden('#consumer-name-error')).toBe(true);
     await page.fill('#api-key-source-name', 'x-team-key');
+    // Fixing the value clears its error at once, before the next submit.
+    expect(await page.isHidden('#api-key-source-name-error')).toBe(true);
+    expect(await page.getAttribute('#api-key-source-name', 'aria-invalid')).toBeNull();
     await page.fill('#api-key-credential', 'short');
     await page.click('#create-submit');
     await expect.poll(() => page.locator('#api-key-credential-error').textContent()).toMatch(/^Credential /);
@@ -280,6 +283,36 @@ describe('detail and routes', () => {
     await expect.poll(() => page.locator('#key-table tbody tr').count()).toBe(1);
     await expect.poll(() => status({ headers: { authorization: `Bearer ${second}` } })).toBe(401);
     expect(await status({ headers: { authorization: `Bearer ${rotated}` } })).toBe(200);
+  });
+});
+
+describe('a 64-character name, at 1280 px and 390 px', () => {
+  it('is ellipsised with its full name as title; nothing overflows; nav and Sign out stay visible', async () => {
+    const long = `n${'x'.repeat(62)}z`;
+    expect((await t.admin('POST', '/v1/consumers', { name: long, auth: { type: 'api-key' } }, TOKEN)).status).toBe(201);
+    for (const width of [1280, 390]) {
+      await page.setViewportSize({ width, height: 860 });
+      for (const [hash, sel] of [['#/consumers', `tr[data-consumer=${long}] a.name`], [`#/consumer/${long}`, 'h1']] as const) {
+        await page.goto(`${base}/${hash}`);
+        const el = page.locator(sel);
+        await el.waitFor();
+        expect(await el.getAttribute('title')).toBe(long);
+        expect(await el.textContent()).toBe(long);
+        const wide = await page.evaluate(() => [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5 && !e.closest('.table-wrap')).map((e) => `${e.tagName}.${e.className}#${e.id}`));
+        expect(wide, `${width} ${hash}`).toEqual([]);
+        const info = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth, [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5).map((e) => `${e.tagName}.${e.className}`).slice(0, 6)] as const);
+        expect(info[0] <= info[1], `${width} ${hash}: ${JSON.stringify(info)}`).toBe(true);
+        for (const s of ['a[data-nav=consumers]', 'a[data-nav=routes]', '#sign-out']) {
+          const box = await page.locator(s).boundingBox();
+          expect(box && box.x >= 0 && box.x + box.width <= width, `${s} at ${width}`).toBe(true);
+        }
+      }
+      await page.getByRole('button', { name: `Delete ${long}` }).or(page.locator('.page-actions .btn-danger-ghost')).first().click();
+      await page.waitForSelector('dialog[open]');
+      expect(await page.evaluate(() => { const d = document.querySelector('dialog[open]')!; return d.scrollWidth <= d.clientWidth; })).toBe(true);
+      await page.keyboard.press('Escape');
+    }
+    await page.setViewportSize({ width: 1280, height: 860 });
   });
 });
 
