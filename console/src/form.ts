@@ -96,6 +96,25 @@ export class FieldErrors {
   constructor(root: HTMLElement, alert: HTMLElement) {
     this.#root = root;
     this.#alert = alert;
+    // A field's error goes as soon as its value changes: the user is fixing it.
+    const fixed = (ev: Event): void => {
+      const target = ev.target as HTMLElement | null;
+      const holder = target?.closest<HTMLElement>('[data-field]');
+      if (holder) this.#clearField(holder);
+    };
+    root.addEventListener('input', fixed);
+    root.addEventListener('change', fixed);
+    root.addEventListener('click', (ev) => {
+      if ((ev.target as HTMLElement | null)?.closest('.segmented')) fixed(ev);
+    });
+  }
+
+  #clearField(holder: HTMLElement): void {
+    const error = holder.querySelector<HTMLElement>('.field-error');
+    if (!error || error.hidden) return;
+    error.hidden = true;
+    error.textContent = '';
+    for (const c of holder.querySelectorAll('[aria-invalid]')) c.removeAttribute('aria-invalid');
   }
 
   /** Errors for `apiField` (and its sub-fields) show beside the element `id`. */
@@ -123,8 +142,8 @@ export class FieldErrors {
   /** Shows an API error; returns the id of the field that got it, if any. */
   showApi(err: ApiError): string | undefined {
     const id = (err.field && this.#match(err.field)) ?? this.#byCode.get(err.code);
-    if (id && this.set(id, err.message)) return id;
-    this.alert(err.message);
+    if (id && this.set(id, humanMessage(err, this.#label(id)))) return id;
+    this.alert(humanMessage(err, undefined));
     return undefined;
   }
 
@@ -150,6 +169,14 @@ export class FieldErrors {
     this.#alert.focus();
   }
 
+  /** The visible label of the field `id` ("Header name"), if it has one. */
+  #label(id: string): string | undefined {
+    const byFor = this.#root.querySelector<HTMLElement>(`label[for="${CSS.escape(id)}"]`);
+    const byId = this.#root.querySelector<HTMLElement>(`#${CSS.escape(id)}-label`);
+    const text = (byFor ?? byId)?.textContent?.replace(/\s*\(.*\)\s*$/, '').trim();
+    return text || undefined;
+  }
+
   #match(field: string): string | undefined {
     let best: string | undefined;
     for (const k of this.#bindings.keys()) {
@@ -158,6 +185,22 @@ export class FieldErrors {
     }
     return best === undefined ? undefined : this.#bindings.get(best);
   }
+}
+
+/**
+ * An API error as a sentence for people: the model's `auth.source.name: must
+ * not be …` becomes `Header name must not be ….`, naming the field by its
+ * label. Without a label the JSON path is dropped, not shown.
+ */
+export function humanMessage(err: ApiError, label: string | undefined): string {
+  let text = err.message.trim();
+  if (err.field && text.startsWith(`${err.field}: `)) {
+    const problem = text.slice(err.field.length + 2).trim();
+    const subject = label ?? 'This value';
+    text = /^(must|is|are|has|have|does|can|cannot|may|should|was|already)\b/.test(problem) ? `${subject} ${problem}` : `${subject}: ${problem}`;
+  }
+  text = text.charAt(0).toUpperCase() + text.slice(1);
+  return /[.!?]$/.test(text) ? text : `${text}.`;
 }
 
 /** The alert line a form shows errors in that name no field. */

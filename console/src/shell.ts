@@ -14,7 +14,7 @@ export function go(hash: string): void {
  */
 export function page(root: HTMLElement, opts: { title: string; crumb?: Child; actions?: Child; lead?: Child }, ...content: Child[]): void {
   document.title = `${opts.title} · consumer-authz`;
-  const heading = h('h1', { tabindex: '-1' }, opts.title);
+  const heading = h('h1', { tabindex: '-1', class: 'clip', title: opts.title }, opts.title);
   replace(
     root,
     opts.crumb ? h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, opts.crumb) : null,

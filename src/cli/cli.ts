@@ -32,6 +32,8 @@ Commands:
   consumers list [--limit N] [--cursor C]  list consumers
   consumers get NAME                      show one consumer (never a secret)
   consumers enable NAME | disable NAME    switch a consumer on or off
+  consumers update NAME --description TEXT
+                                          change a consumer's description ("" clears it)
   consumers delete NAME                   delete a consumer and its keys
   consumers create NAME --jwt symmetric|asymmetric [--jwks FILE] [--jwks-out FILE]
                    [--token header:NAME|query:NAME|cookie:NAME] [--prefix Bearer] [--passthrough]
@@ -202,6 +204,13 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         const enabled = verb === 'enable';
         const res = (await api.call('PATCH', `consumers/${path(one('NAME'))}`, { enabled })) as Consumer;
         print(`consumer ${res.name} is ${enabled ? 'enabled' : 'disabled'}`, res);
+        return 0;
+      }
+      case 'consumers update': {
+        const name = one('NAME');
+        if (o.description === undefined) throw new UsageError('consumers update needs --description TEXT');
+        const res = (await api.call('PATCH', `consumers/${path(name)}`, { description: o.description })) as Consumer;
+        print(`consumer ${res.name} description: ${res.description === '' ? '(none)' : res.description}`, res);
         return 0;
       }
       case 'consumers delete': {

@@ -96,6 +96,23 @@ describe('consumers', () => {
     expect((await cli(['consumers', 'enable', 'bob'])).code).toBe(0);
   });
 
+  it('update --description: changes only the description "" clears it; no --description is a usage error', async () => {
+    const before = await json(['consumers', 'get', 'bob']);
+    const r = await cli(['consumers', 'update', 'bob', '--description', 'Partner integration (EU)']);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toBe('consumer bob description: Partner integration (EU)\n');
+    const after = await json(['consumers', 'get', 'bob']);
+    expect(after).toMatchObject({ description: 'Partner integration (EU)', enabled: before.enabled, auth: before.auth });
+    expect(await json(['consumers', 'update', 'bob', '--description', ''])).toMatchObject({ description: '' });
+    const bad = await cli(['consumers', 'update', 'bob', '--description', 'x'.repeat(257)]);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain('invalid_request');
+    const usage = await cli(['consumers', 'update', 'bob']);
+    expect(usage.code).toBe(2);
+    expect(usage.err).toContain('--description');
+    expect((await json(['consumers', 'get', 'bob'])).description).toBe('');
+  });
+
   it('list (human, --json, --limit/--cursor paging)', async () => {
     const human = await cli(['consumers', 'list']);
     expect(human.code).toBe(0);
@@ -247,7 +264,7 @@ describe('usage errors exit 2; help exits 0', () => {
 
   it('USAGE lists every command this file exercises', () => {
     for (const cmd of [
-      'serve', 'consumers create', 'consumers list', 'consumers get', 'consumers enable', 'disable NAME',
+      'serve', 'consumers create', 'consumers list', 'consumers get', 'consumers enable', 'disable NAME', 'consumers update',
       'consumers delete', 'keys add', 'keys remove', 'routes grant', 'routes revoke', 'routes show', 'routes list',
     ]) {
       expect(USAGE).toContain(cmd);

@@ -83,7 +83,7 @@ export async function renderConsumers(root: HTMLElement): Promise<void> {
     return h(
       'tr',
       { 'data-consumer': c.name },
-      h('th', { scope: 'row' }, h('a', { href: `#/consumer/${encodeURIComponent(c.name)}`, class: 'name' }, c.name)),
+      h('th', { scope: 'row' }, h('a', { href: `#/consumer/${encodeURIComponent(c.name)}`, class: 'name clip', title: c.name }, c.name)),
       h('td', null, h('label', { class: 'switch' }, toggle, h('span', { class: 'switch-track', 'aria-hidden': 'true' }), state)),
       h('td', null, h('span', { class: `badge ${c.auth.type}` }, authLabel(c.auth))),
       h('td', { class: 'desc' }, c.description || h('span', { class: 'muted' }, '—')),

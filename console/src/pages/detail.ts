@@ -57,13 +57,40 @@ export async function renderDetail(root: HTMLElement, name: string): Promise<voi
     root,
     {
       title: c.name,
-      crumb: [h('a', { href: '#/consumers' }, 'Consumers'), h('span', { 'aria-hidden': 'true' }, ' / '), h('span', { 'aria-current': 'page' }, c.name)],
+      crumb: [h('a', { href: '#/consumers' }, 'Consumers'), h('span', { 'aria-hidden': 'true' }, ' / '), h('span', { 'aria-current': 'page', class: 'clip', title: c.name }, c.name)],
       actions: [h('label', { class: 'switch' }, toggle, h('span', { class: 'switch-track', 'aria-hidden': 'true' }), h('span', null, 'Enabled')), del],
     },
-    h('section', { class: 'card', 'aria-labelledby': 'overview-title' }, h('h2', { class: 'card-title', id: 'overview-title' }, 'Overview'), h('dl', { class: 'facts' }, facts.map(([k, v]) => h('div', null, h('dt', null, k), h('dd', null, v))))),
+    h('section', { class: 'card', 'aria-labelledby': 'overview-title' }, h('h2', { class: 'card-title', id: 'overview-title' }, 'Overview'), h('dl', { class: 'facts' }, facts.map(([k, v]) => h('div', null, h('dt', null, k), h('dd', null, v)))), descriptionForm(c, reload)),
     a.type === 'api-key' ? apiKeyKeys(c, a.keys, reload) : jwtKeys(c, a.keys, a.keyType, reload),
     routesCard(c, granted, reload),
   );
+}
+
+/** Edits the description (PATCH, versioned and audited like every update). */
+function descriptionForm(c: Consumer, reload: () => void): HTMLElement {
+  const alert = formAlert('edit-description-alert');
+  const input = h('input', { id: 'edit-description', type: 'text', maxlength: '256', value: c.description, autocomplete: 'off' });
+  const form = h(
+    'form',
+    { class: 'inline-form', novalidate: true, 'aria-label': 'Edit description' },
+    alert,
+    h('div', { class: 'row' }, field('edit-description', 'Description', input, 'Up to 256 characters; leave empty for none.')),
+    h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn', id: 'edit-description-submit' }, 'Save description')),
+  );
+  const errors = new FieldErrors(form, alert).bind('description', 'edit-description');
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    errors.clear();
+    try {
+      await api('PATCH', consumerPath(c.name), { description: input.value });
+      announce(`The description of ${c.name} was saved.`);
+      reload();
+    } catch (err) {
+      if (err instanceof ApiError) errors.showApi(err);
+      else errors.alert(String(err));
+    }
+  });
+  return form;
 }
 
 async function removeKey(c: Consumer, id: string, label: string, reload: () => void): Promise<void> {
@@ -81,10 +108,9 @@ function apiKeyKeys(c: Consumer, keys: ApiKeyView[], reload: () => void): HTMLEl
   const rows = keys.map((k) => {
     const rotate = h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Rotate key ${k.hint}` }, 'Rotate');
     rotate.addEventListener('click', async () => {
-      if (!(await confirmDialog(`Rotate key ${k.hint}?`, 'A new system-generated key replaces it (same expiry); the old key is removed once the new one exists.', 'Rotate'))) return;
+      if (!(await confirmDialog(`Rotate key ${k.hint}?`, `A new system-generated key is added (same expiry). Key ${k.hint} keeps working until you remove it, so callers can move over first.`, 'Rotate'))) return;
       try {
         const res = await api<{ key: ApiKeyView; apiKey: string }>('POST', `${consumerPath(c.name)}/keys`, k.expiresAt ? { expiresAt: k.expiresAt } : {});
-        await api('DELETE', `${consumerPath(c.name)}/keys/${encodeURIComponent(k.id)}`);
         await secretDialog(`New API key for ${c.name}`, 'API key', res.apiKey, false).closed;
         reload();
       } catch (err) {
