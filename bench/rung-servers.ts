@@ -59,6 +59,8 @@ function http2Bare(): void {
     stream.on('error', () => {});
     stream.on('data', () => {});
     stream.on('end', () => {
+      // A load generator that stops mid-run resets its streams.
+      if (stream.destroyed || stream.closed) return;
       stream.respond(OK_HEADERS, RESPOND);
       stream.once('wantTrailers', () => stream.sendTrailers(OK_TRAILERS));
       stream.end(FRAMED);
