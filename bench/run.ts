@@ -41,6 +41,13 @@ const T = quick
   : { durationMs: 2000, warmupMs: 1000, latencyMs: 4000, connections: 8, streams: 32, rounds: 5 };
 const RATES = quick ? [0.5] : [0.25, 0.5, 0.75];
 
+/** The upper rungs, in order: what grpc-js costs with no protobuf, then Node's HTTP/2 ceiling. */
+const RUNGS: Array<[string, string]> = [
+  ['grpcjs-raw', 'grpc-js, raw-byte (de)serializers, fixed answer'],
+  ['http2-bare', 'bare node:http2, hand gRPC framing, fixed answer'],
+];
+type RungServer = Omit<Rung, 'files'>;
+
 const tmp = mkdtempSync(join(tmpdir(), 'cauthz-bench-'));
 const LOADGEN = join(here, 'loadgen.js');
 
@@ -90,6 +97,15 @@ async function cpuOf(child: Child<CpuMsg>): Promise<number> {
   return c.user + c.system;
 }
 
+/** An upper rung of the ladder (bench/rung-servers.ts): a fixed-answer server measured in every round. */
+interface Rung {
+  name: string;
+  title: string;
+  port: number;
+  child: Child<CpuMsg>;
+  files: { framesFile: string; expectFile: string };
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -106,9 +122,12 @@ async function pair(
   app: { port: number; child: Child<CpuMsg>; files: { framesFile: string; expectFile: string } },
   frames: Buffer[],
   tool: 'h2load' | 'loadgen',
-): Promise<{ baseline: Throughput; service: Throughput; ratio: number; rounds: Array<{ baseline: number; service: number; ratio: number }> }> {
+  rungs: Rung[],
+): Promise<ScenarioResult['throughput']> {
   const runs: { baseline: Throughput[]; service: Throughput[] } = { baseline: [], service: [] };
   const rounds: Array<{ baseline: number; service: number; ratio: number }> = [];
+  const rungRuns = rungs.map(() => [] as Throughput[]);
+  const rungRatios = rungs.map(() => [] as number[]);
   for (let r = 0; r < T.rounds; r++) {
     const one = async (side: typeof base) => {
       const c0 = await cpuOf(side.child);
@@ -119,7 +138,14 @@ async function pair(
       return t;
     };
     const b = await one(base);
+    const rs: Throughput[] = [];
+    for (const [i, rung] of rungs.entries()) {
+      const t = await one(rung);
+      rungRuns[i]!.push(t);
+      rs.push(t);
+    }
     const a = await one(app);
+    rs.forEach((t, i) => rungRatios[i]!.push(a.rps / t.rps));
     runs.baseline.push(b);
     runs.service.push(a);
     rounds.push({ baseline: b.rps, service: a.rps, ratio: a.rps / b.rps });
@@ -133,7 +159,11 @@ async function pair(
     detail: ts[ts.length - 1]!.detail,
     runs: ts.map((t) => t.detail),
   });
-  return { baseline: summarize(runs.baseline), service: summarize(runs.service), ratio: median(rounds.map((x) => x.ratio)), rounds };
+  const ladder = rungs.map((r, i) => {
+    const t = summarize(rungRuns[i]!);
+    return { rung: r.name, title: r.title, rps: t.rps, cpuUsPerRequest: t.cpuUsPerRequest, ok: t.ok, serviceRatio: median(rungRatios[i]!) };
+  });
+  return { baseline: summarize(runs.baseline), service: summarize(runs.service), ratio: median(rounds.map((x) => x.ratio)), rounds, ladder };
 }
 
 function files(name: string, frames: Buffer[], answers: Buffer[]) {
@@ -170,7 +200,15 @@ function sameAnswers(a: Verification, b: Verification): boolean {
   return a.answers.length === b.answers.length && a.answers.every((x, i) => x.equals(b.answers[i] as Buffer));
 }
 
-async function runScenario(s: Scenario, appPort: number, basePort: number, redisUrl: string, appChild: Child<CpuMsg>, baseChild: Child<CpuMsg>): Promise<ScenarioResult> {
+async function runScenario(
+  s: Scenario,
+  appPort: number,
+  basePort: number,
+  redisUrl: string,
+  appChild: Child<CpuMsg>,
+  baseChild: Child<CpuMsg>,
+  rungServers: RungServer[],
+): Promise<ScenarioResult> {
   const frames = framesOf(s, sizes);
   const distinct = frames.length;
   const tool = useH2load && distinct === 1 ? 'h2load' : 'loadgen';
@@ -181,9 +219,15 @@ async function runScenario(s: Scenario, appPort: number, basePort: number, redis
   const vApp = await verify(appPort, frames, (i) => s.expect(i, sizes));
   const fb = files(`${s.id}-base`, frames, vBase.answers);
   const fa = files(`${s.id}-app`, frames, vApp.answers);
+  const rungs: Rung[] = [];
+  for (const r of rungServers) {
+    const v = await verify(r.port, frames, () => ({ allow: true }));
+    if (v.failed > 0) throw new Error(`rung ${r.name}: ${v.failures.join('; ')}`);
+    rungs.push({ ...r, files: files(`${s.id}-${r.name}`, frames, v.answers) });
+  }
 
   const stats0 = await commandStats(redisUrl);
-  const tp = await pair({ port: basePort, child: baseChild, files: fb }, { port: appPort, child: appChild, files: fa }, frames, tool);
+  const tp = await pair({ port: basePort, child: baseChild, files: fb }, { port: appPort, child: appChild, files: fa }, frames, tool, rungs);
   const stats1 = await commandStats(redisUrl);
   const base = tp.baseline;
   const app = tp.service;
@@ -197,6 +241,9 @@ async function runScenario(s: Scenario, appPort: number, basePort: number, redis
       redisCommands[cmd] = d;
       redisTotal += d;
     }
+  }
+  for (const r of tp.ladder ?? []) {
+    log(`${s.id}: rung ${r.rung} ${r.rps.toFixed(0)} req/s (${r.cpuUsPerRequest?.toFixed(0)} µs CPU/req); service ÷ rung ${r.serviceRatio.toFixed(2)}`);
   }
   log(
     `${s.id}: baseline ${base.rps.toFixed(0)} req/s (${base.cpuUsPerRequest?.toFixed(0)} µs CPU/req), service ${app.rps.toFixed(0)} req/s (${app.cpuUsPerRequest?.toFixed(0)} µs CPU/req), ratio ${tp.ratio.toFixed(2)} (rounds ${tp.rounds.map((r) => r.ratio.toFixed(2)).join(' ')})`,
@@ -276,6 +323,11 @@ async function main(): Promise<void> {
   const redis = await startRedis({ persist: false });
   const baseline = startNode<{ port?: number } & CpuMsg>(join(here, 'baseline-server.js'));
   const basePort = (await baseline.next((m) => m.port !== undefined)).port as number;
+  const rungServers: RungServer[] = [];
+  for (const [name, title] of RUNGS) {
+    const child = startNode<{ port?: number } & CpuMsg>(join(here, 'rung-servers.js'), { BENCH_RUNG: name });
+    rungServers.push({ name, title, child, port: (await child.next((m) => m.port !== undefined)).port as number });
+  }
   const results: BenchResults = {
     startedAt: new Date(started).toISOString(),
     quick,
@@ -306,7 +358,7 @@ async function main(): Promise<void> {
         log(`data set ${label}: service ready ${app.spawnToReadyMs} ms after spawn, ${app.consumers} consumers, heap ${(app.heapAtReady / 2 ** 20).toFixed(1)} MiB`);
         try {
           for (const s of scenarios.filter((x) => x.tokenCacheSize === cacheSize)) {
-            results.scenarios.push(await runScenario(s, app.port, basePort, redis.url, app.child, baseline));
+            results.scenarios.push(await runScenario(s, app.port, basePort, redis.url, app.child, baseline, rungServers));
           }
           const mem = await memoryOf(app.child);
           if (cacheSize === undefined || !groups.includes(undefined)) {
@@ -330,6 +382,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await baseline.stop();
+    for (const r of rungServers) await r.child.stop();
     await redis.close();
     rmSync(tmp, { recursive: true, force: true });
   }

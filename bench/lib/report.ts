@@ -28,7 +28,14 @@ export interface ScenarioResult {
   dataSet: DataSet;
   requestBytes: number;
   /** ratio: median of the per-round ratios (rounds alternate baseline and service). */
-  throughput: { baseline: Throughput; service: Throughput; ratio: number; rounds: Array<{ baseline: number; service: number; ratio: number }> };
+  throughput: {
+    baseline: Throughput;
+    service: Throughput;
+    ratio: number;
+    rounds: Array<{ baseline: number; service: number; ratio: number }>;
+    /** The upper rungs measured in the same rounds; serviceRatio: median of per-round service ÷ rung. */
+    ladder?: Array<{ rung: string; title: string; rps: number; cpuUsPerRequest?: number; ok: boolean; serviceRatio: number }>;
+  };
   latency: Array<{ fraction: number; rate: number; baseline: LoadResult; service: LoadResult }>;
   redis: { commands: Record<string, number>; total: number; perRequest: number };
   answers: {
@@ -166,6 +173,21 @@ export function markdown(r: BenchResults): string {
     lines.push(
       `| ${s.title} | ${a.distinct} × ${s.requestBytes} B | ${s.throughput.service.tool} | ${f0(s.throughput.baseline.rps)} | ${f0(s.throughput.service.rps)} | **${f2(s.throughput.ratio)}×**${bound} (${s.throughput.rounds.map((x) => f2(x.ratio)).join(', ')}) | ${f0(s.throughput.baseline.cpuUsPerRequest ?? NaN)} → ${f0(s.throughput.service.cpuUsPerRequest ?? NaN)} | ${lat.join(' | ')} | ${s.redis.perRequest.toFixed(5)} | ${verified} |`,
     );
+  }
+  if (r.scenarios.some((s) => (s.throughput.ladder ?? []).length > 0)) {
+    lines.push('');
+    lines.push('The ladder: every scenario against each rung measured in the same rounds (no-op grpc-js with proto-loader objects; grpc-js with raw-byte (de)serializers and a fixed answer; bare node:http2 with hand gRPC framing and a fixed answer, Node\'s ceiling). Ratio: median of the per-round service ÷ rung.');
+    lines.push('');
+    const names = [...new Set(r.scenarios.flatMap((s) => (s.throughput.ladder ?? []).map((l) => l.title)))];
+    lines.push(`| scenario | service req/s (CPU µs/req) | no-op grpc-js req/s (CPU µs/req) | ${names.map((n) => `${n} req/s (CPU µs/req)`).join(' | ')} | service ÷ no-op | ${names.map((n) => `service ÷ ${n}`).join(' | ')} |`);
+    lines.push(`|---|---:|---:|${names.map(() => '---:|').join('')}---:|${names.map(() => '---:|').join('')}`);
+    for (const s of r.scenarios) {
+      const t = s.throughput;
+      const by = names.map((n) => (t.ladder ?? []).find((l) => l.title === n));
+      lines.push(
+        `| ${s.title} | ${f0(t.service.rps)} (${f0(t.service.cpuUsPerRequest ?? NaN)}) | ${f0(t.baseline.rps)} (${f0(t.baseline.cpuUsPerRequest ?? NaN)}) | ${by.map((l) => (l ? `${f0(l.rps)} (${f0(l.cpuUsPerRequest ?? NaN)})` : '–')).join(' | ')} | ${f2(t.ratio)}× | ${by.map((l) => (l ? `**${f2(l.serviceRatio)}×**` : '–')).join(' | ')} |`,
+      );
+    }
   }
   lines.push('');
   lines.push('| data set | consumers | seed | ready (process start → warm) | heap at ready | heap after load (after GC) | RSS after load | heap / 100k consumers |');
