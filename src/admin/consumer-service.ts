@@ -17,6 +17,7 @@ import {
 import { generateSymmetricJwk, publicJwk, secretJwk } from '../consumers/jwks.js';
 import {
   jwtKeyView,
+  expiredGrantees,
   keyView,
   toView,
   type ApiKeyRecord,
@@ -264,15 +265,47 @@ export class ConsumerService {
   async putRoute(route: string, input: unknown): Promise<RouteRecord> {
     v.routeName(route);
     const body = v.object(input, 'body');
-    v.onlyFields(body, ['consumers'], '');
+    v.onlyFields(body, ['consumers', 'expires'], '');
     if (!Array.isArray(body.consumers)) throw invalid('consumers', 'is required and must be an array of consumer names');
     if (body.consumers.length > 10_000) throw invalid('consumers', 'must list at most 10000 names');
     const names = [...new Set(body.consumers.map((n, i) => v.consumerName(n, `consumers[${i}]`)))].sort();
-    const rec: RouteRecord = { route, consumers: names, updatedAt: this.#iso() };
+    const prior = body.expires === undefined || body.expires === null ? undefined : await this.#read(() => this.#store.getRoute(route));
+    const expires = this.#grantExpiries(body.expires, names, prior?.expires ?? {});
+    const rec: RouteRecord = expires
+      ? { route, consumers: names, expires, updatedAt: this.#iso() }
+      : { route, consumers: names, updatedAt: this.#iso() };
     // The store checks that every name exists atomically with the write: a
     // grant for a name not yet created would go to whoever creates it.
     await this.#write(() => this.#store.putRoute(rec));
     return rec;
+  }
+
+  /**
+   * `expires`: consumer name → RFC 3339 expiry, for names in `consumers`; a
+   * renewal is a PUT with a later expiry, making it long-term drops the name.
+   * An expiry must be in the future, unless it is the one the grant already
+   * has (so a client can write back a list holding an expired grant).
+   */
+  #grantExpiries(input: unknown, names: readonly string[], prior: Readonly<Record<string, string>>): Record<string, string> | undefined {
+    if (input === undefined || input === null) return undefined;
+    const obj = v.object(input, 'expires');
+    const granted = new Set(names);
+    const out: Record<string, string> = {};
+    const now = this.#now();
+    for (const [name, at] of Object.entries(obj)) {
+      v.consumerName(name, `expires.${name}`);
+      if (!granted.has(name)) throw invalid(`expires.${name}`, 'names a consumer not in consumers');
+      const kept = typeof at === 'string' && prior[name] !== undefined && Date.parse(at) === Date.parse(prior[name]);
+      const iso = v.expiresAt(at, `expires.${name}`, kept ? -Infinity : now);
+      if (iso === null) throw invalid(`expires.${name}`, 'must be an RFC 3339 date-time; leave the name out for a long-term grant');
+      out[name] = iso;
+    }
+    return Object.keys(out).length === 0 ? undefined : out;
+  }
+
+  /** What the API shows of a route: its record plus the grantees whose grant has expired now. */
+  routeView(rec: RouteRecord): RouteRecord & { expired: string[] } {
+    return { ...rec, expired: expiredGrantees(rec, this.#now()) };
   }
 
   async getRoute(route: string): Promise<RouteRecord> {

@@ -107,13 +107,18 @@ export class AdminServer {
         : []),
       {
         pattern: /^\/v1\/routes$/,
-        methods: { GET: async (_p, q) => ({ status: 200, body: await s.listRoutes(q.get('limit'), q.get('cursor')) }) },
+        methods: {
+          GET: async (_p, q) => {
+            const page = await s.listRoutes(q.get('limit'), q.get('cursor'));
+            return { status: 200, body: { ...page, items: page.items.map((r) => s.routeView(r)) } };
+          },
+        },
       },
       {
         pattern: /^\/v1\/routes\/([^/]+)$/,
         methods: {
-          GET: async ([r]) => ({ status: 200, body: await s.getRoute(r as string) }),
-          PUT: async ([r], _q, b) => ({ status: 200, body: await s.putRoute(r as string, b) }),
+          GET: async ([r]) => ({ status: 200, body: s.routeView(await s.getRoute(r as string)) }),
+          PUT: async ([r], _q, b) => ({ status: 200, body: s.routeView(await s.putRoute(r as string, b)) }),
           DELETE: async ([r]) => {
             await s.deleteRoute(r as string);
             return { status: 204 };

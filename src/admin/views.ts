@@ -17,6 +17,10 @@ export interface Page<T> {
 export interface RouteView {
   route: string;
   readonly consumers: readonly string[];
+  /** Short-term grants: consumer name → expiry (ISO-8601 UTC); absent names hold long-term grants. */
+  readonly expires?: Readonly<Record<string, string>>;
+  /** Grantees whose grant has expired (they get 403 grant_expired here until renewed or removed). */
+  readonly expired: readonly string[];
   updatedAt: string;
 }
 

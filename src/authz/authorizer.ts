@@ -220,6 +220,8 @@ export class Authorizer {
     if (req.route !== '') {
       const granted = dir.grants(req.route);
       if (granted && !granted.has(consumer.name)) return denyConsumer('route_forbidden', consumer);
+      const grantEnds = granted && dir.grantExpiresAt(req.route, consumer.name);
+      if (grantEnds !== undefined && this.#now() >= grantEnds) return denyConsumer('grant_expired', consumer);
     }
     // Allow only from a replica confirmed in step within MAX_STALENESS_MS.
     if (!dir.isFresh()) return deny('authz_unavailable');

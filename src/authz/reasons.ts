@@ -20,6 +20,7 @@ export type Reason =
   | 'expired_credential'
   | 'consumer_disabled'
   | 'route_forbidden'
+  | 'grant_expired'
   | 'authz_unavailable';
 
 export interface ReasonInfo {
@@ -35,6 +36,7 @@ export const REASONS: Readonly<Record<Reason, ReasonInfo>> = Object.freeze({
   expired_credential: { http: 401, grpc: GrpcCode.UNAUTHENTICATED, message: 'The credential has expired or is not yet valid.' },
   consumer_disabled: { http: 403, grpc: GrpcCode.PERMISSION_DENIED, message: 'The consumer is disabled.' },
   route_forbidden: { http: 403, grpc: GrpcCode.PERMISSION_DENIED, message: 'The consumer is not allowed on this route.' },
+  grant_expired: { http: 403, grpc: GrpcCode.PERMISSION_DENIED, message: 'The consumer\'s access to this route has expired.' },
   authz_unavailable: { http: 503, grpc: GrpcCode.UNAVAILABLE, message: 'Authorization is temporarily unavailable.' },
 });
 

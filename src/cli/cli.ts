@@ -6,7 +6,7 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { ApiKeyAuthView, AuditEntryView, AuthView, ConsumerView, JwtAuthView } from '../admin/views.js';
+import type { ApiKeyAuthView, AuditEntryView, AuthView, ConsumerView, JwtAuthView, RouteView } from '../admin/views.js';
 // jose, config (ioredis, yaml) and tokens are loaded by the commands that use them: every command
 // is a fresh process, and these imports were most of its start-up time.
 
@@ -54,7 +54,10 @@ Commands:
   jwt mint NAME --private-key FILE [--ttl SECONDS] [--claim-value V]
                                           the same for an asymmetric consumer, signed with a PEM
                                           private key (EC, RSA as RS256, or Ed25519)
-  routes grant ROUTE NAME...              admit these consumers on ROUTE (others get 403)
+  routes grant ROUTE NAME... [--expires RFC3339]
+                                          admit these consumers on ROUTE (others get 403); with
+                                          --expires the grant is short-term (then 403 grant_expired),
+                                          without it long-term (granting again renews or makes it so)
   routes revoke ROUTE NAME...             take consumers off ROUTE (none left: ROUTE admits nobody)
   routes clear ROUTE                      remove ROUTE's grants: it admits every enabled consumer
   routes show ROUTE                       show a route's grants
@@ -265,14 +268,21 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       case 'routes revoke': {
         const [route, ...names] = rest;
         if (!route || names.length === 0) throw new UsageError(`routes ${verb} takes ROUTE NAME...`);
-        const cur = await api.callOr404('GET', `routes/${path(route)}`);
-        const set = new Set((cur as { consumers?: string[] } | undefined)?.consumers ?? []);
+        if (verb === 'revoke' && o.expires !== undefined) throw new UsageError('routes revoke takes no --expires');
+        const cur = (await api.callOr404('GET', `routes/${path(route)}`)) as RouteView | undefined;
+        const set = new Set(cur?.consumers ?? []);
+        const expires: Record<string, string> = { ...cur?.expires };
         for (const n of names) {
           if (verb === 'grant') set.add(n);
           else set.delete(n);
+          delete expires[n];
+          if (verb === 'grant' && o.expires !== undefined) expires[n] = o.expires;
         }
-        const res = (await api.call('PUT', `routes/${path(route)}`, { consumers: [...set] })) as { consumers: string[] };
-        print(describeGrants(route, res.consumers), res);
+        for (const n of Object.keys(expires)) if (!set.has(n)) delete expires[n];
+        const body: Record<string, unknown> = { consumers: [...set] };
+        if (Object.keys(expires).length > 0) body.expires = expires;
+        const res = (await api.call('PUT', `routes/${path(route)}`, body)) as RouteView;
+        print(describeGrants(route, res), res);
         return 0;
       }
       case 'routes clear': {
@@ -284,13 +294,13 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       }
       case 'routes show': {
         const route = one('ROUTE');
-        const res = (await api.callOr404('GET', `routes/${path(route)}`)) as { route: string; consumers: string[] } | undefined;
-        print(describeGrants(route, res?.consumers), res ?? { route, consumers: null });
+        const res = (await api.callOr404('GET', `routes/${path(route)}`)) as RouteView | undefined;
+        print(describeGrants(route, res), res ?? { route, consumers: null });
         return 0;
       }
       case 'routes list': {
-        const res = (await api.call('GET', 'routes')) as { items: Array<{ route: string; consumers: string[] }> };
-        print(res.items.map((r) => `${r.route}\t${r.consumers.join(',')}`).join('\n') || '(no routes with grants)', res);
+        const res = (await api.call('GET', 'routes')) as { items: RouteView[] };
+        print(res.items.map((r) => `${r.route}\t${r.consumers.map((n) => grantee(r, n)).join(',')}`).join('\n') || '(no routes with grants)', res);
         return 0;
       }
       case 'audit': {
@@ -345,12 +355,19 @@ interface Consumer extends Omit<ConsumerView, 'auth'> {
 }
 
 /** What a route's grants mean, in words. */
-function describeGrants(route: string, consumers: string[] | undefined): string {
-  if (consumers === undefined) return `route ${route} has no grants: it admits every enabled consumer`;
-  if (consumers.length === 0) {
+function describeGrants(route: string, rec: Pick<RouteView, 'consumers' | 'expires' | 'expired'> | undefined): string {
+  if (rec === undefined) return `route ${route} has no grants: it admits every enabled consumer`;
+  if (rec.consumers.length === 0) {
     return `route ${route} admits nobody (its grant list is empty); "routes clear ${route}" opens it to every enabled consumer`;
   }
-  return `route ${route} admits: ${consumers.join(', ')}`;
+  return `route ${route} admits: ${rec.consumers.map((n) => grantee(rec, n)).join(', ')}`;
+}
+
+/** A grantee in words: `alice`, `bob (until 2027-01-31T00:00:00.000Z)`, `carol (expired 2026-…)`. */
+function grantee(rec: Pick<RouteView, 'expires' | 'expired'>, name: string): string {
+  const at = rec.expires?.[name];
+  if (at === undefined) return name;
+  return rec.expired?.includes(name) ? `${name} (expired ${at})` : `${name} (until ${at})`;
 }
 
 function describeAuth(c: Consumer): string {

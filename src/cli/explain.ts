@@ -38,6 +38,7 @@ const RULES: Record<string, string> = {
   expired_credential: "the key's expiry has passed, or the token's exp is past or its nbf/iat in the future (beyond the clock skew)",
   consumer_disabled: 'the credential belongs to a consumer that is disabled',
   route_forbidden: 'the consumer was identified but the route has grants and it is not among them',
+  grant_expired: "the consumer's grant on this route is short-term and its expiry has passed (renew it with routes grant --expires, or grant long-term)",
   authz_unavailable: 'the service could not decide (the store unreachable and the answer not in memory, or its cache not warm yet), so it failed closed',
 };
 

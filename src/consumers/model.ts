@@ -105,9 +105,35 @@ export interface RouteRecord {
   readonly route: string;
   /** Names of the consumers admitted on this route. */
   readonly consumers: readonly string[];
+  /**
+   * Short-term grants: consumer name → expiry (ISO-8601 UTC). A name listed in
+   * `consumers` and absent here holds a long-term grant. Past its expiry the
+   * consumer gets `grant_expired` on this route, by each instance's own clock.
+   */
+  readonly expires?: Readonly<Record<string, string>>;
   readonly updatedAt: string;
   /** Match rules naming this route for requests without `context_extensions.route` (route-match.ts). */
   readonly match?: readonly RouteMatchRule[];
+}
+
+/** `rec` without the grantees `drop` names (their expiries go with them). */
+export function withoutGrantees(rec: RouteRecord, drop: (name: string) => boolean, updatedAt: string): RouteRecord {
+  const consumers = rec.consumers.filter((c) => !drop(c));
+  if (!rec.expires) return { ...rec, consumers, updatedAt };
+  const expires: Record<string, string> = {};
+  for (const [n, at] of Object.entries(rec.expires)) if (!drop(n)) expires[n] = at;
+  const out: RouteRecord = { ...rec, consumers, updatedAt };
+  if (Object.keys(expires).length === 0) {
+    const { expires: _gone, ...rest } = out;
+    return rest;
+  }
+  return { ...out, expires };
+}
+
+/** The names among a route's grantees whose grant has expired at `nowMs`. */
+export function expiredGrantees(rec: RouteRecord, nowMs: number): string[] {
+  if (!rec.expires) return [];
+  return Object.entries(rec.expires).filter(([, at]) => Date.parse(at) <= nowMs).map(([n]) => n).sort();
 }
 
 /** The public view of a record: no hash, no secret. */

@@ -174,6 +174,8 @@ export class ConsumerReplica {
   #jwtQueries: JwtSource[] = [];
   #jwtCookies: JwtSource[] = [];
   readonly #routes = new Map<string, ReadonlySet<string>>();
+  /** Short-term grants: route → consumer name → expiry (epoch ms); only routes that have any. */
+  readonly #grantExpiry = new Map<string, ReadonlyMap<string, number>>();
   /** Credential sources in use, with how many consumers use each. */
   readonly #sources = new Map<string, { readonly key: string; readonly source: CredentialSource; count: number }>();
   #headerNames: string[] = [];
@@ -279,6 +281,11 @@ export class ConsumerReplica {
     return this.#routes.get(route);
   }
 
+  /** When `name`'s grant on `route` expires (epoch ms), or undefined for a long-term grant. */
+  grantExpiresAt(route: string, name: string): number | undefined {
+    return this.#grantExpiry.get(route)?.get(name);
+  }
+
   /** Header names (lower-case) some consumer reads its key from. */
   get headerNames(): readonly string[] {
     return this.#headerNames;
@@ -307,6 +314,7 @@ export class ConsumerReplica {
     this.#jwtQueries = [];
     this.#jwtCookies = [];
     this.#routes.clear();
+    this.#grantExpiry.clear();
     this.#sources.clear();
     this.#headerNames = [];
     this.#queryNames = [];
@@ -441,5 +449,9 @@ export class ConsumerReplica {
   #setRoute(route: string, rec: RouteRecord | null): void {
     if (rec) this.#routes.set(route, new Set(rec.consumers));
     else this.#routes.delete(route);
+    const expiry = new Map<string, number>();
+    for (const [name, at] of Object.entries(rec?.expires ?? {})) expiry.set(name, Date.parse(at));
+    if (expiry.size > 0) this.#grantExpiry.set(route, expiry);
+    else this.#grantExpiry.delete(route);
   }
 }

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import { mkdir, open, readFile, rename, stat, statfs, unlink } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { credentialHashes, type ConsumerRecord, type RouteRecord } from '../consumers/model.js';
+import { credentialHashes, withoutGrantees, type ConsumerRecord, type RouteRecord } from '../consumers/model.js';
 import {
   AUDIT_MAX_ENTRIES,
   StoreConflictError,
@@ -364,7 +364,7 @@ export class FileStore implements ConsumerStore {
       // Its grants go with it, in the same file write.
       for (const r of this.#routes.values()) {
         if (!r.consumers.includes(name)) continue;
-        const next: RouteRecord = { ...r, consumers: r.consumers.filter((c) => c !== name), updatedAt: new Date().toISOString() };
+        const next = withoutGrantees(r, (c) => c === name, new Date().toISOString());
         this.#routes.set(r.route, next);
         changed.push(next);
       }
@@ -400,7 +400,7 @@ export class FileStore implements ConsumerStore {
       for (const r of [...this.#routes.values()].sort(byRoute)) {
         const kept = r.consumers.filter((c) => this.#consumers.has(c));
         if (kept.length === r.consumers.length) continue;
-        const after: RouteRecord = { ...r, consumers: kept, updatedAt: new Date().toISOString() };
+        const after = withoutGrantees(r, (c) => !this.#consumers.has(c), new Date().toISOString());
         this.#routes.set(r.route, after);
         this.#log.set(`r:${r.route}`, ++this.#rev);
         out.push({ before: r, after });

@@ -28,7 +28,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { RedisOptions } from 'ioredis';
-import { credentialHashes, type ConsumerRecord, type RouteRecord } from '../consumers/model.js';
+import { credentialHashes, withoutGrantees, type ConsumerRecord, type RouteRecord } from '../consumers/model.js';
 import { createRedisClient, effectiveKeyPrefix, parseRedisUrl, type RedisClient } from './redis-connection.js';
 import * as scripts from './redis-scripts.js';
 import {
@@ -228,7 +228,7 @@ export class RedisStore implements ConsumerStore {
       for (const r of routes) {
         let next = '';
         if (r.rec?.consumers.includes(name)) {
-          const after: RouteRecord = { ...r.rec, consumers: r.rec.consumers.filter((c) => c !== name), updatedAt: now };
+          const after = withoutGrantees(r.rec, (c) => c === name, now);
           changed.push(after);
           next = JSON.stringify(after);
         }
@@ -308,7 +308,8 @@ export class RedisStore implements ConsumerStore {
         : await this.#call(() => this.#client.mget(...before.consumers.map((c) => this.#key(`c:${c}`))));
       const kept = before.consumers.filter((_, i) => exists[i] !== null);
       const dropped = before.consumers.filter((_, i) => exists[i] === null);
-      const afterRec: RouteRecord = { ...before, consumers: kept, updatedAt: new Date().toISOString() };
+      const gone = new Set(dropped);
+      const afterRec = withoutGrantees(before, (c) => gone.has(c), new Date().toISOString());
       const res = await this.#run(
         scripts.PRUNE_ROUTE,
         [

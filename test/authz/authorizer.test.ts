@@ -6,7 +6,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Authorizer } from '../../src/authz/authorizer.js';
 import type { Decision } from '../../src/authz/decision.js';
-import { ALL_REASONS, type Reason } from '../../src/authz/reasons.js';
+import { ALL_REASONS, REASONS, type Reason } from '../../src/authz/reasons.js';
 import type { AuthzRequest } from '../../src/authz/request.js';
 import { generateSystemKey, hashKey, keyHint } from '../../src/consumers/api-keys.js';
 import type { ConsumerRecord, CredentialSource, RouteRecord } from '../../src/consumers/model.js';
@@ -109,7 +109,7 @@ const q = (k: string) => encodeURIComponent(k);
 describe('reason codes', () => {
   it('covers every reason in the table (this file tests each one below)', () => {
     expect(ALL_REASONS.sort()).toEqual(
-      ['authz_unavailable', 'consumer_disabled', 'expired_credential', 'invalid_credential', 'missing_credential', 'route_forbidden'].sort(),
+      ['authz_unavailable', 'consumer_disabled', 'expired_credential', 'grant_expired', 'invalid_credential', 'missing_credential', 'route_forbidden'].sort(),
     );
   });
 
@@ -138,6 +138,30 @@ describe('reason codes', () => {
 
   it('consumer_disabled', () => {
     expect(reason(check({ headers: bearer(DAVE_KEY) }))).toBe('consumer_disabled');
+  });
+
+  it('grant_expired: a short-term grant admits until its expiry, by the clock at Check; a long-term grantee is unaffected', () => {
+    const until = new Date(T0 + 60_000).toISOString();
+    dir.apply({
+      epoch: 'e', rev: 2, more: false, consumers: new Map(),
+      routes: new Map([['chat', { route: 'chat', consumers: ['alice', 'bob'], expires: { bob: until }, updatedAt: '2026-01-01T00:00:00.000Z' }]]),
+    });
+    now = T0 + 59_999;
+    expect(reason(check({ route: 'chat', headers: { 'x-api-key': BOB_KEY } }))).toBe('allow');
+    now = T0 + 60_000;
+    const d = check({ route: 'chat', headers: { 'x-api-key': BOB_KEY } });
+    expect(reason(d)).toBe('grant_expired');
+    expect(REASONS.grant_expired).toMatchObject({ http: 403, grpc: 7 });
+    expect(reason(check({ route: 'chat', headers: bearer(ALICE_KEY) }))).toBe('allow');
+    expect(reason(check({ route: 'other', headers: { 'x-api-key': BOB_KEY } }))).toBe('allow');
+    // not granted at all stays route_forbidden
+    expect(reason(check({ route: 'chat', path: `/v1/chat?api_key=${q(CAROL_KEY)}` }))).toBe('route_forbidden');
+    // renewed: admitted again; the expiry is dropped when the route changes
+    dir.apply({
+      epoch: 'e', rev: 3, more: false, consumers: new Map(),
+      routes: new Map([['chat', { route: 'chat', consumers: ['alice', 'bob'], updatedAt: '2026-01-01T00:00:00.000Z' }]]),
+    });
+    expect(reason(check({ route: 'chat', headers: { 'x-api-key': BOB_KEY } }))).toBe('allow');
   });
 
   it('route_forbidden: a granted route admits only its consumers; other routes admit all', () => {

@@ -249,6 +249,22 @@ describe('routes', () => {
     expect(r.err).toContain('"nobody"');
     expect((await t.admin('GET', '/v1/routes/chat', undefined, TOKEN)).status).toBe(404);
   });
+
+  it('grant --expires makes a short-term grant; granting others keeps it; granting again without it makes it long-term', async () => {
+    const g = await cli(['routes', 'grant', 'temp', 'alice', '--expires', '2099-01-01T00:00:00Z']);
+    expect(g.code, g.err).toBe(0);
+    expect(g.out).toBe('route temp admits: alice (until 2099-01-01T00:00:00.000Z)\n');
+    expect((await json(['routes', 'grant', 'temp', 'bob'])).expires).toEqual({ alice: '2099-01-01T00:00:00.000Z' });
+    expect((await cli(['routes', 'list'])).out).toContain('temp\talice (until 2099-01-01T00:00:00.000Z),bob\n');
+    const bad = await cli(['routes', 'grant', 'temp', 'bob', '--expires', 'next week']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain('expires.bob');
+    expect((await cli(['routes', 'revoke', 'temp', 'bob', '--expires', '2099-01-01T00:00:00Z'])).code).toBe(2);
+    const long = await json(['routes', 'grant', 'temp', 'alice']);
+    expect(long.expires).toBeUndefined();
+    expect(long.consumers).toEqual(['alice', 'bob']);
+    expect((await cli(['routes', 'clear', 'temp'])).code).toBe(0);
+  });
 });
 
 describe('usage errors exit 2; help exits 0', () => {
