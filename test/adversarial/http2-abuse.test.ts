@@ -24,6 +24,8 @@ import { framed, h2Call, h2Session, RawH2 } from '../helpers/h2-attacker.js';
 import { encodeOfficialRequest } from '../helpers/official.js';
 import { freePort } from '../helpers/redis.js';
 
+const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
+
 const ROOT = resolve(import.meta.dirname, '../..');
 const ENHANCE_YOUR_CALM = 0xb;
 const INTERNAL_ERROR = 0x2;
@@ -131,7 +133,10 @@ describe('half-open stream flood (headers, never a body)', () => {
       console.log(`half-open flood round ${round}: probe ms during admission ${burst.map(Math.round).join(' ')}`);
       for (const c of naive) {
         expect(c.stats.closed).toBe(true);
-        expect(c.stats.rstStreams).toBeGreaterThan(0);
+        // Node 20's nghttp2 refuses the streams past the limit with RST_STREAM before dropping the
+        // connection; Node 24 drops the connection at once (measured with scripts/test-node24.sh).
+        // Either way the connection is closed, which is what bounds the flood.
+        if (NODE_MAJOR < 24) expect(c.stats.rstStreams).toBeGreaterThan(0);
         // The GOAWAY may be lost when node destroys the socket right after writing it (seen in
         // about 1 of 3 full runs); when it arrives, it admits no stream past the limit.
         if (c.stats.goaway) expect(c.stats.goaway.lastStreamId).toBeLessThanOrEqual(2 * 100 - 1);
