@@ -284,6 +284,26 @@ describe('detail and routes', () => {
     await expect.poll(() => status({ headers: { authorization: `Bearer ${second}` } })).toBe(401);
     expect(await status({ headers: { authorization: `Bearer ${rotated}` } })).toBe(200);
   });
+
+  it('edits the description: saved through the API, a too-long one refused beside the field and cleared when fixed', async () => {
+    await page.goto(`${base}/#/consumer/alice`);
+    await page.waitForSelector('#edit-description');
+    await page.fill('#edit-description', 'the chat team');
+    await page.click('#edit-description-submit');
+    await expect.poll(async () => (await t.admin('GET', '/v1/consumers/alice', undefined, TOKEN)).body.description).toBe('the chat team');
+    await expect.poll(() => page.locator('#overview-title + dl').textContent()).toContain('the chat team');
+    // 257 characters: the input's maxlength is lifted so the API's own check answers.
+    await page.evaluate(() => document.getElementById('edit-description')!.removeAttribute('maxlength'));
+    await page.fill('#edit-description', 'x'.repeat(257));
+    await page.click('#edit-description-submit');
+    await expect.poll(() => page.locator('#edit-description-error').textContent()).toMatch(/^Description /);
+    expect(await page.getAttribute('#edit-description', 'aria-invalid')).toBe('true');
+    expect((await t.admin('GET', '/v1/consumers/alice', undefined, TOKEN)).body.description).toBe('the chat team');
+    await page.fill('#edit-description', '');
+    await expect.poll(() => page.locator('#edit-description-error').textContent()).toBe('');
+    await page.click('#edit-description-submit');
+    await expect.poll(async () => (await t.admin('GET', '/v1/consumers/alice', undefined, TOKEN)).body.description).toBe('');
+  });
 });
 
 describe('a 64-character name, at 1280 px and 390 px', () => {

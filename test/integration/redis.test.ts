@@ -147,7 +147,8 @@ describe('Redis down', () => {
     expect((await b.admin('GET', '/readyz')).status).toBe(503);
 
     await redis.start();
-    await until(() => b.app.replica.authoritative, 5000);
+    // Both recover by themselves: b to answer, a (the writer here) to accept writes.
+    await until(() => a.app.replica.authoritative && b.app.replica.authoritative, 5000);
     expect(httpStatus(await b.envoy.check(bearer('somebody-elses-key-0001')))).toBe(401);
     const bob = await create(a, 'bob');
     await until(async () => httpStatus(await b.envoy.check(bearer(bob))) === 200, 1000);
