@@ -304,6 +304,26 @@ describe('detail and routes', () => {
     await page.click('#edit-description-submit');
     await expect.poll(async () => (await t.admin('GET', '/v1/consumers/alice', undefined, TOKEN)).body.description).toBe('');
   });
+
+  it('add key: a too-short and a taken custom key are refused beside Credential; nothing is added; the message clears when fixed', async () => {
+    const keys = async () => (await t.admin('GET', '/v1/consumers/alice', undefined, TOKEN)).body.auth.keys.length as number;
+    const before = await keys();
+    await page.goto(`${base}/#/consumer/alice`);
+    await page.waitForSelector('form[aria-label="Add key"]');
+    await page.click('#add-key-generation [data-value=custom]');
+    await page.fill('#add-key-credential', 'short');
+    await page.click('form[aria-label="Add key"] button[type=submit]');
+    await expect.poll(() => page.locator('#add-key-credential-error').textContent()).toMatch(/\S/);
+    expect(await page.getAttribute('#add-key-credential', 'aria-invalid')).toBe('true');
+    // bob's key, already taken: the conflict is named beside the same field, and bob's key is not revealed as anyone's.
+    await page.fill('#add-key-credential', 'bob-custom-key-0001');
+    await expect.poll(() => page.locator('#add-key-credential-error').textContent()).toBe('');
+    await page.click('form[aria-label="Add key"] button[type=submit]');
+    await expect.poll(() => page.locator('#add-key-credential-error').textContent()).toMatch(/\S/);
+    expect(await page.locator('#add-key-credential-error').textContent()).not.toContain('bob');
+    expect(await keys()).toBe(before);
+    expect(await page.locator('dialog[open]').count()).toBe(0);
+  });
 });
 
 describe('a 64-character name, at 1280 px and 390 px', () => {

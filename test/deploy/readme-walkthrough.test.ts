@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { until } from '../helpers/app.js';
+import { EnvoyClient, httpStatus } from '../helpers/envoy.js';
 import { freePort } from '../helpers/redis.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -178,8 +179,28 @@ describe('README CLI walkthrough, replayed', () => {
     const lines = shellLines(text);
     expect(lines.length).toBeGreaterThan(30);
     assertCheckAfterEachChange(lines);
-    const checks = assertOutcomes(await replay(lines, svc, scratch));
+    const steps = await replay(lines, svc, scratch);
+    const checks = assertOutcomes(steps);
     expect(checks.length).toBeGreaterThanOrEqual(15);
+    // The same outcomes through another client than the CLI's: grpc-js with the
+    // official protos, using the key and tokens the walkthrough printed.
+    const printed = steps.map((s) => s.out).join('\n');
+    const key = /API key \(shown once; store it now\): (\S+)/.exec(printed)?.[1];
+    expect(key).toMatch(/^cak_/);
+    const tokens = printed.split('\n').filter((l) => /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/.test(l)); // erin's, erin's after rotation, dave's
+    expect(tokens).toHaveLength(3);
+    const envoy = new EnvoyClient(svc.grpcPort);
+    try {
+      // alice holds the route "chat" grant, bob a short-term one (until 2030); erin, holding none, is refused it.
+      expect(httpStatus(await envoy.check({ route: 'chat', headers: { authorization: `Bearer ${key}` } }))).toBe(200);
+      expect(httpStatus(await envoy.check({ route: 'chat', headers: { 'x-api-key': 'bob-custom-key-0001' } }))).toBe(200);
+      expect(httpStatus(await envoy.check({ route: 'chat', headers: { authorization: `Bearer ${tokens[0]}` } }))).toBe(403);
+      expect(httpStatus(await envoy.check({ headers: { authorization: `Bearer ${tokens[0]}` } }))).toBe(200);
+      expect(httpStatus(await envoy.check({ headers: { authorization: `Bearer ${tokens[1]}` } }))).toBe(200);
+      expect(httpStatus(await envoy.check({ headers: { 'x-jwt': tokens[2] as string } }))).toBe(200);
+    } finally {
+      envoy.close();
+    }
     // Every denial reason a client can meet without a fault is shown at least once.
     const shown = new Set(checks.map((c) => /^(?:allow|deny \d{3} ([a-z_]+))/.exec(c.out)?.[1] ?? 'allow'));
     for (const r of ['allow', 'invalid_credential', 'route_forbidden', 'consumer_disabled']) expect(shown).toContain(r);
