@@ -303,14 +303,20 @@ describe('detail and routes', () => {
     await expect.poll(() => page.locator('#edit-description-error').textContent()).toBe('');
     await page.click('#edit-description-submit');
     await expect.poll(async () => (await t.admin('GET', '/v1/consumers/alice', undefined, TOKEN)).body.description).toBe('');
+    // The page redraws after the save, showing no description.
+    await expect.poll(() => page.locator('#overview-title + dl').textContent()).not.toContain('the chat team');
   });
 
   it('add key: a too-short and a taken custom key are refused beside Credential; nothing is added; the message clears when fixed', async () => {
     const keys = async () => (await t.admin('GET', '/v1/consumers/alice', undefined, TOKEN)).body.auth.keys.length as number;
     const before = await keys();
+    // Away and back: a fresh render, not the previous test's page being redrawn after its save.
+    await page.goto(`${base}/#/routes`);
+    await page.waitForSelector('#grant-route');
     await page.goto(`${base}/#/consumer/alice`);
-    await page.waitForSelector('form[aria-label="Add key"]');
+    await page.waitForSelector('#add-key-generation');
     await page.click('#add-key-generation [data-value=custom]');
+    await page.waitForSelector('#add-key-credential', { state: 'visible' });
     await page.fill('#add-key-credential', 'short');
     await page.click('form[aria-label="Add key"] button[type=submit]');
     await expect.poll(() => page.locator('#add-key-credential-error').textContent()).toMatch(/\S/);
@@ -323,6 +329,43 @@ describe('detail and routes', () => {
     expect(await page.locator('#add-key-credential-error').textContent()).not.toContain('bob');
     expect(await keys()).toBe(before);
     expect(await page.locator('dialog[open]').count()).toBe(0);
+  });
+
+  it('routes: a console edit keeps the short-term grants; the form makes one; an expired grant is marked and survives removing another name', async () => {
+    const route = async () => (await t.admin('GET', '/v1/routes/chat', undefined, TOKEN)).body;
+    expect((await t.admin('POST', '/v1/consumers', { name: 'dana', auth: { type: 'api-key' } }, TOKEN)).status).toBe(201);
+    const cur = await route();
+    expect((await t.admin('PUT', '/v1/routes/chat', { consumers: [...cur.consumers, 'bob'], expires: { bob: '2031-01-01T00:00:00.000Z' } }, TOKEN)).status).toBe(200);
+    await page.goto(`${base}/#/routes`);
+    await page.waitForSelector('tr[data-route=chat] li[data-consumer=bob] .chip-note');
+    expect(await page.locator('tr[data-route=chat] li[data-consumer=bob]').textContent()).toContain('until');
+    // Granting dana long-term through the form leaves bob's grant short-term.
+    await page.fill('#grant-route', 'chat');
+    await page.fill('#grant-consumer', 'dana');
+    await page.click('#grant-submit');
+    await expect.poll(async () => (await route()).consumers).toContain('dana');
+    expect((await route()).expires).toEqual({ bob: '2031-01-01T00:00:00.000Z' });
+    // A short-term grant from the form.
+    await page.waitForSelector('tr[data-route=chat] li[data-consumer=dana]');
+    await page.fill('#grant-route', 'chat');
+    await page.fill('#grant-consumer', 'dana');
+    await page.fill('#grant-expires', '2032-06-01T12:00');
+    await page.click('#grant-submit');
+    await expect.poll(async () => (await route()).expires?.dana).toBe(new Date(await page.evaluate(() => new Date('2032-06-01T12:00').toISOString())).toISOString());
+    expect((await route()).expires.bob).toBe('2031-01-01T00:00:00.000Z');
+    // An expired grant: marked in the list, and kept as it is when another name is removed.
+    const soon = new Date(Date.now() + 1200).toISOString();
+    expect((await t.admin('PUT', '/v1/routes/chat', { consumers: (await route()).consumers, expires: { bob: '2031-01-01T00:00:00.000Z', dana: soon } }, TOKEN)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1400));
+    await page.goto(`${base}/#/consumers`);
+    await page.goto(`${base}/#/routes`);
+    await page.waitForSelector('tr[data-route=chat] li.chip-expired[data-consumer=dana]');
+    expect(await page.locator('tr[data-route=chat] li[data-consumer=dana]').textContent()).toContain('expired');
+    await page.getByRole('button', { name: 'Remove bob from chat' }).click();
+    await expect.poll(async () => (await route()).consumers).not.toContain('bob');
+    expect((await route()).expires).toEqual({ dana: new Date(soon).toISOString() });
+    expect((await route()).expired).toEqual(['dana']);
+    await expect.poll(() => status({ route: 'chat', headers: { 'x-api-key': 'bob-custom-key-0001' } })).toBe(403);
   });
 });
 

@@ -12,8 +12,21 @@ export async function renderRoutes(root: HTMLElement): Promise<void> {
   const [routes, consumers] = await Promise.all([listAll<RouteGrants>('/v1/routes'), listAll<Consumer>('/v1/consumers')]);
   const reload = (): void => go('#/routes');
 
-  async function put(route: string, names: string[], message: string): Promise<void> {
-    await api('PUT', routePath(route), { consumers: names });
+  /**
+   * PUT replaces a route's record, so every field of the current one is sent
+   * back: the short-term grants of the names kept (a PUT without them would
+   * make them long-term) and anything else the record holds. `expiry` sets or
+   * clears (null: long-term) the expiry of the name being granted.
+   */
+  async function put(route: string, names: string[], message: string, grant?: { name: string; expiry: string | null }): Promise<void> {
+    const { route: _r, updatedAt: _u, expired: _e, consumers: _c, expires: prior, ...rest } = routes.find((r) => r.route === route) ?? ({} as Partial<RouteGrants>);
+    const expires: Record<string, string> = {};
+    for (const n of names) if (prior?.[n] !== undefined) expires[n] = prior[n];
+    if (grant) {
+      if (grant.expiry === null) delete expires[grant.name];
+      else expires[grant.name] = grant.expiry;
+    }
+    await api('PUT', routePath(route), Object.keys(expires).length > 0 ? { ...rest, consumers: names, expires } : { ...rest, consumers: names });
     announce(message);
     reload();
   }
@@ -23,6 +36,7 @@ export async function renderRoutes(root: HTMLElement): Promise<void> {
   const routeInput = h('input', { id: 'grant-route', type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder: 'chat' });
   const consumerInput = h('input', { id: 'grant-consumer', type: 'text', list: 'consumer-names', autocomplete: 'off', spellcheck: 'false' });
   const names = h('datalist', { id: 'consumer-names' }, consumers.map((c) => h('option', { value: c.name })));
+  const expiresInput = h('input', { id: 'grant-expires', type: 'datetime-local' });
   const form = h(
     'form',
     { class: 'card form', novalidate: true, 'aria-labelledby': 'grant-title' },
@@ -33,11 +47,12 @@ export async function renderRoutes(root: HTMLElement): Promise<void> {
       { class: 'row' },
       field('grant-route', 'Route', routeInput, 'The name Envoy sends in context_extensions.route.'),
       field('grant-consumer', 'Consumer', consumerInput, 'A consumer name.'),
+      field('grant-expires', 'Expires (optional, your local time)', expiresInput, 'Empty: a long-term grant. Past it: 403 grant_expired.'),
       names,
     ),
     h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn btn-primary', id: 'grant-submit' }, 'Grant')),
   );
-  const errors = new FieldErrors(form, alert).bind('route', 'grant-route').bind('path', 'grant-route').bind('consumers', 'grant-consumer');
+  const errors = new FieldErrors(form, alert).bind('route', 'grant-route').bind('path', 'grant-route').bind('consumers', 'grant-consumer').bind('expires', 'grant-expires');
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     errors.clear();
@@ -46,8 +61,11 @@ export async function renderRoutes(root: HTMLElement): Promise<void> {
     if (route === '') return void errors.set('grant-route', 'Enter the route name.');
     if (name === '') return void errors.set('grant-consumer', 'Enter a consumer name.');
     const current = routes.find((r) => r.route === route)?.consumers ?? [];
+    const at = expiresInput.value === '' ? null : new Date(expiresInput.value);
+    if (at !== null && Number.isNaN(at.getTime())) return void errors.set('grant-expires', 'Enter a date and time, or leave it empty for a long-term grant.');
+    const expiry = at === null ? null : at.toISOString();
     try {
-      await put(route, [...new Set([...current, name])], `${name} may use ${route}.`);
+      await put(route, [...new Set([...current, name])], expiry === null ? `${name} may use ${route}.` : `${name} may use ${route} until ${at!.toLocaleString()}.`, { name, expiry });
     } catch (err) {
       if (err instanceof ApiError) errors.showApi(err);
       else errors.alert(String(err));
@@ -66,7 +84,15 @@ export async function renderRoutes(root: HTMLElement): Promise<void> {
           announce((err as Error).message, 'error');
         }
       });
-      return h('li', { class: 'chip' }, h('a', { href: `#/consumer/${encodeURIComponent(n)}` }, n), remove);
+      const until = r.expires?.[n];
+      const expired = r.expired.includes(n);
+      return h(
+        'li',
+        { class: expired ? 'chip chip-expired' : 'chip', 'data-consumer': n },
+        h('a', { href: `#/consumer/${encodeURIComponent(n)}` }, n),
+        until ? h('span', { class: 'chip-note' }, expired ? 'expired ' : 'until ', when(until)) : null,
+        remove,
+      );
     });
     const add = h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Add consumer to ${r.route}` }, 'Add consumer');
     add.addEventListener('click', () => {
