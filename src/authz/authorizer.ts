@@ -30,6 +30,7 @@ import { ApiKeyResolver } from './api-key-credential.js';
 import type { Match, Resolved } from './credential-match.js';
 import { deny, type Decision } from './decision.js';
 import { findCredentials } from './find-credentials.js';
+import { identityOf } from './identity.js';
 import { JwtResolver } from './jwt-credential.js';
 import { policyDenial } from './policy.js';
 import type { AuthzRequest } from './request.js';
@@ -107,8 +108,9 @@ export class Authorizer {
     if (refused) return refused;
     // Allow only from a replica confirmed in step within MAX_STALENESS_MS.
     if (!dir.isFresh()) return deny('authz_unavailable');
-    const { entry, strip, headers } = match;
-    return headers && headers.length > 0 ? { allow: true, entry, strip, headers } : { allow: true, entry, strip };
+    const identity = identityOf(match.entry);
+    const { strip, headers } = match;
+    return headers && headers.length > 0 ? { allow: true, identity, strip, headers } : { allow: true, identity, strip };
   }
 }
 
