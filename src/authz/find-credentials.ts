@@ -9,20 +9,18 @@
  * needs every one to resolve to the same credential (see authorizer.ts).
  *
  * Where API-key and JWT consumers read the same header or query parameter, a
- * value shaped like a JWS (`eyJ…` with a dot, after an optional scheme word)
- * is taken as a JWT and anything else as an API key. Query parameter names
+ * value shaped like a JWS (consumers/jws-shape.ts: `eyJ…` up to a dot, after
+ * an optional scheme word) is taken as a JWT and anything else as an API key. Query parameter names
  * are compared literally (see queryValues), the same literal name the strip
  * instruction removes; a parameter or cookie given twice is invalid.
  */
+import { isJwsShaped } from '../consumers/jws-shape.js';
 import type { ConsumerReplica, JwtSource } from '../replica/consumer-replica.js';
 import type { ApiKeyResolver } from './api-key-credential.js';
 import { cookieValues } from './cookies.js';
 import type { Resolved } from './credential-match.js';
 import type { JwtResolver } from './jwt-credential.js';
 import { queryValues, UNUSABLE, type AuthzRequest } from './request.js';
-
-/** A JWS-shaped value, optionally after one scheme word (`Bearer eyJ…`). */
-const JWS_VALUE = /^(?:[!-~]+ +)?eyJ[A-Za-z0-9_-]*\./;
 
 /** Every credential in `req`, each resolved (a promise where a signature must be checked). */
 export function findCredentials(
@@ -38,12 +36,12 @@ export function findCredentials(
   const jwtHeaders = dir.jwtHeaders;
   const jwtQueries = dir.jwtQueries;
   const auth = req.headers.authorization;
-  if (auth !== undefined && !(hasSource(jwtHeaders, 'authorization') && JWS_VALUE.test(auth))) {
+  if (auth !== undefined && !(hasSource(jwtHeaders, 'authorization') && isJwsShaped(auth))) {
     found.push(keys.bearer(auth));
   }
   for (const name of dir.headerNames) {
     const v = req.headers[name];
-    if (v === undefined || (hasSource(jwtHeaders, name) && JWS_VALUE.test(v))) continue;
+    if (v === undefined || (hasSource(jwtHeaders, name) && isJwsShaped(v))) continue;
     found.push(keys.header(name, v));
   }
   const hasQuery = req.path.includes('?');
@@ -55,7 +53,7 @@ export function findCredentials(
         found.push('invalid');
         continue;
       }
-      if (vs.length === 1 && hasSource(jwtQueries, name) && JWS_VALUE.test(vs[0] as string)) continue;
+      if (vs.length === 1 && hasSource(jwtQueries, name) && isJwsShaped(vs[0] as string)) continue;
       found.push(vs.length === 1 ? keys.query(name, vs[0] as string) : 'invalid');
     }
   }
@@ -65,7 +63,7 @@ export function findCredentials(
     const v = req.headers[src.name];
     if (v === undefined) continue;
     const apiReads = src.name === 'authorization' || dir.headerNames.includes(src.name);
-    if (apiReads && !JWS_VALUE.test(v)) continue; // an API key: resolved above
+    if (apiReads && !isJwsShaped(v)) continue; // an API key: resolved above
     found.push(jwts.resolve('header', src, v, req));
   }
   if (hasQuery) {
@@ -76,7 +74,7 @@ export function findCredentials(
         found.push('invalid');
         continue;
       }
-      if (dir.queryNames.includes(src.name) && !JWS_VALUE.test(vs[0] as string)) continue;
+      if (dir.queryNames.includes(src.name) && !isJwsShaped(vs[0] as string)) continue;
       found.push(jwts.resolve('query', src, vs[0] as string, req));
     }
   }
