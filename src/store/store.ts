@@ -13,7 +13,6 @@
  * and a reader behind it is told to reload everything (`truncated`).
  */
 import type { ConsumerRecord, RouteRecord } from '../consumers/model.js';
-import type { AuditEntryView } from '../consumers/views.js';
 
 /** Codes of the store's refusals; each is a value the admin API maps to 404/409. */
 export type StoreConflictCode =
@@ -94,11 +93,27 @@ export type StoreEvent = 'change' | 'up' | 'down';
 /** How many audit entries a store keeps (Redis trims approximately: `MAXLEN ~`). */
 export const AUDIT_MAX_ENTRIES = 10_000;
 
-/** An audit entry with its store-assigned id (ids increase with time): the admin API's view, as stored. */
-export type AuditEntry = AuditEntryView;
+/**
+ * One admin change, as the audit trail keeps it. `before`/`after` are the
+ * public views (never a key, a hash or a secret); null when absent.
+ */
+export interface AuditInput {
+  /** ISO-8601 time of the change. */
+  at: string;
+  /** Name of the admin token that made it (`admin` for ADMIN_TOKEN, `anonymous` on an open loopback API). */
+  actor: string;
+  /** e.g. `consumer.create`, `consumer.update`, `key.add`, `route.put`. */
+  action: string;
+  /** e.g. `consumer:alice`, `route:chat`. */
+  target: string;
+  before: unknown;
+  after: unknown;
+}
 
-/** An audit entry before the store gives it an id. */
-export type AuditInput = Omit<AuditEntry, 'id'>;
+/** An audit entry with its store-assigned id (ids increase with time). */
+export interface AuditEntry extends AuditInput {
+  id: string;
+}
 
 export interface ConsumerStore {
   /** Creates a consumer; its key hashes must be unused. Throws StoreConflictError. */
