@@ -20,7 +20,8 @@
 import type { Logger } from 'pino';
 import type { ConsumerService } from './consumer-service.js';
 import type { AuditEntry, ConsumerStore } from '../store/store.js';
-import { AdminError, adminErrorOf, invalid } from './errors.js';
+import { invalid } from '../consumers/errors.js';
+import { AdminError, adminErrorOf } from './errors.js';
 
 /** What an admin request changes, derived from its method and path. */
 interface Mutation {

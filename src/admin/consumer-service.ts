@@ -5,7 +5,8 @@
  * the call that created it.
  */
 import { randomBytes } from 'node:crypto';
-import { AdminError, invalid } from './errors.js';
+import { invalid } from '../consumers/errors.js';
+import { AdminError } from './errors.js';
 import { StoreConflictError, StoreUnavailableError, type ConsumerStore } from '../store/store.js';
 import {
   customKeyProblem,
@@ -244,22 +245,11 @@ export class ConsumerService {
   }
 
   async removeKey(name: string, keyId: string): Promise<void> {
-    await this.#modify(name, (cur) => {
-      if (cur.auth.type === 'jwt') {
-        const keys = cur.auth.keys.filter((k) => k.kid !== keyId);
-        if (keys.length === cur.auth.keys.length) throw new AdminError('key_not_found', `consumer "${name}" has no key "${keyId}"`);
-        if (keys.length === 0) {
-          throw invalid('keyId', 'this is the consumer\'s last key; add a new key first, or delete or disable the consumer');
-        }
-        return { ...cur, auth: { ...cur.auth, keys } };
-      }
-      const keys = cur.auth.keys.filter((k) => k.id !== keyId);
-      if (keys.length === cur.auth.keys.length) throw new AdminError('key_not_found', `consumer "${name}" has no key "${keyId}"`);
-      if (keys.length === 0) {
-        throw invalid('keyId', 'this is the consumer\'s last key; add a new key first, or delete or disable the consumer');
-      }
-      return { ...cur, auth: { ...cur.auth, keys } };
-    });
+    await this.#modify(name, (cur) =>
+      cur.auth.type === 'jwt'
+        ? { ...cur, auth: { ...cur.auth, keys: remainingKeys(name, keyId, cur.auth.keys, (k) => k.kid) } }
+        : { ...cur, auth: { ...cur.auth, keys: remainingKeys(name, keyId, cur.auth.keys, (k) => k.id) } },
+    );
   }
 
   async putRoute(route: string, input: unknown): Promise<RouteRecord> {
@@ -429,4 +419,12 @@ function decodeCursor(cursor: string): string {
   const name = /^[A-Za-z0-9_-]{1,200}$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
   if (!v.NAME_RE.test(name) && !v.ROUTE_RE.test(name)) throw invalid('cursor', 'is not a cursor this API returned');
   return name;
+}
+
+/** A consumer's keys without key `keyId`; refuses an id it does not hold, and removing its last key. */
+function remainingKeys<K>(name: string, keyId: string, keys: readonly K[], idOf: (k: K) => string): K[] {
+  const rest = keys.filter((k) => idOf(k) !== keyId);
+  if (rest.length === keys.length) throw new AdminError('key_not_found', `consumer "${name}" has no key "${keyId}"`);
+  if (rest.length === 0) throw invalid('keyId', 'this is the consumer\'s last key; add a new key first, or delete or disable the consumer');
+  return rest;
 }

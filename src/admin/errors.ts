@@ -39,9 +39,6 @@ export class AdminError extends Error {
   }
 }
 
-/** A 400 that names the field and says what is wrong with it (the model's input error). */
-export { invalid } from '../consumers/errors.js';
-
 /**
  * The one place a refusal becomes an admin API error: an AdminError as is, the
  * model's input error as `invalid_request` (400) with its field; anything else

@@ -11,7 +11,8 @@ import type { ConsumerService } from './consumer-service.js';
 import { duplicateMember } from '../consumers/strict-json.js';
 import { ConsoleFiles, defaultConsoleDir } from './console.js';
 import type { Auditor } from './audit.js';
-import { AdminError, adminErrorOf, invalid } from './errors.js';
+import { invalid } from '../consumers/errors.js';
+import { AdminError, adminErrorOf } from './errors.js';
 import { AdminTokens, ANONYMOUS, type AdminPrincipal } from './tokens.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;

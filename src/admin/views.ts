@@ -24,21 +24,6 @@ export interface RouteView {
   updatedAt: string;
 }
 
-/** One admin change (GET /v1/audit); `before`/`after` are public views, null when absent. */
-export interface AuditEntryView {
-  id: string;
-  /** ISO-8601 time of the change. */
-  at: string;
-  /** Name of the admin token that made it. */
-  actor: string;
-  /** e.g. `consumer.create`, `key.add`, `route.put`. */
-  action: string;
-  /** e.g. `consumer:alice`, `route:chat`. */
-  target: string;
-  before: unknown;
-  after: unknown;
-}
-
 /** Every answer other than 2xx. `code` is one of ADMIN_ERRORS (src/admin/errors.ts); `message` never holds a secret. */
 export interface ErrorBody {
   error: {

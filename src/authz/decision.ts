@@ -3,7 +3,7 @@
  * (with a stable reason). An exception from the authorizer means the service
  * failed, never that the caller was refused.
  */
-import type { CredentialEntry } from '../replica/consumer-replica.js';
+import type { Identity } from './identity.js';
 import type { ClaimHeaderValue } from './jwt.js';
 import { REASONS, type Reason } from './reasons.js';
 
@@ -23,7 +23,8 @@ export const NO_STRIP: Strip = Object.freeze({ none: true });
 
 export interface Allow {
   readonly allow: true;
-  readonly entry: CredentialEntry;
+  /** Who: the consumer and credential, built once per credential (identity.ts). */
+  readonly identity: Identity;
   readonly strip: Strip;
   /** Claims-to-headers values (JWT); a value of undefined removes the header. */
   readonly headers?: readonly ClaimHeaderValue[];

@@ -18,7 +18,7 @@
  */
 import { constants, createHmac, KeyObject, timingSafeEqual, verify } from 'node:crypto';
 import { isAcceptableR, isCanonicalScalar, publicKeyProblem } from '../consumers/ed25519-point.js';
-import { ALL_ALGS } from '../consumers/jwks.js';
+import { ALL_ALGS, importVerifyKey } from '../consumers/jwks.js';
 import type { JwtAuth } from '../consumers/model.js';
 import type { JwtConsumer, JwtKeyEntry } from '../replica/consumer-replica.js';
 import { parseStrictObject } from '../consumers/strict-json.js';
@@ -123,7 +123,7 @@ export async function verifyWithConsumer(
   let verified: JwtKeyEntry | undefined;
   for (const k of candidates) {
     if (stats) stats.signatureChecks++;
-    if (verifySignature(k.alg, keyObject(await k.verifyKey()), signingInput, signature)) {
+    if (verifySignature(k.alg, await verifyKeyOf(k), signingInput, signature)) {
       verified = k;
       break;
     }
@@ -133,16 +133,21 @@ export async function verifyWithConsumer(
   return typeof claims === 'string' ? claims : { key: verified, expMs: claims.expMs };
 }
 
-const keyObjects = new WeakMap<CryptoKey, KeyObject>();
+const verifyKeys = new WeakMap<JwtKeyEntry, Promise<KeyObject>>();
 
-/** The node:crypto handle of an imported key, made once per key. */
-function keyObject(key: CryptoKey): KeyObject {
-  let o = keyObjects.get(key);
-  if (!o) {
-    o = KeyObject.from(key);
-    keyObjects.set(key, o);
+/**
+ * The node:crypto handle of a replica key entry's key: imported on first use
+ * (WebCrypto, bound to the key's one algorithm), then kept for that entry,
+ * which the replica replaces on any change of its consumer. A key that cannot
+ * be imported rejects (an outage, not a refusal), as it does on every later use.
+ */
+function verifyKeyOf(entry: JwtKeyEntry): Promise<KeyObject> {
+  let key = verifyKeys.get(entry);
+  if (key === undefined) {
+    key = importVerifyKey(entry.jwk).then((k) => KeyObject.from(k));
+    verifyKeys.set(entry, key);
   }
-  return o;
+  return key;
 }
 
 const DIGEST: Readonly<Record<string, string>> = {

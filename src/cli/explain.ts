@@ -7,6 +7,7 @@
  * token, or is inferred here from the request and the answer; each line says
  * which: [answer], [admin API] or [inferred].
  */
+import { isJwsShaped } from '../consumers/jws-shape.js';
 import type { CheckRequestObject } from './check-request.js';
 import type { CheckOutcome } from './check-response.js';
 
@@ -90,7 +91,7 @@ function carried(c: ConsumerView, r: RequestParts): string | undefined {
 
 /** A guess at what a credential value is, from its shape only. */
 function shapeOf(v: string): string | undefined {
-  if (/^eyJ[\w-]*\.[\w-]*\.[\w-]*$/.test(v)) return 'a JWT (three base64url segments)';
+  if (isJwsShaped(v)) return 'a JWT (eyJ… with a dot: where a JWT consumer reads, the service takes it for one)';
   if (v.startsWith('cak_')) return 'a system API key (cak_…; a mistyped one fails its checksum)';
   return undefined;
 }

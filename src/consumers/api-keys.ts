@@ -8,6 +8,7 @@
  */
 import { hash, randomBytes, randomInt } from 'node:crypto';
 import { crc32 } from 'node:zlib';
+import { isJwsShaped } from './jws-shape.js';
 
 export const SYSTEM_KEY_PREFIX = 'cak_';
 const BODY_LEN = 32;
@@ -75,17 +76,8 @@ export function customKeyProblem(key: unknown): string | undefined {
   // commas, so a comma would make a key ambiguous on the wire.
   if (!/^[\x21-\x2b\x2d-\x7e]+$/.test(key)) return 'must be printable ASCII without whitespace or commas';
   if (key.startsWith(SYSTEM_KEY_PREFIX)) return `must not start with the system prefix "${SYSTEM_KEY_PREFIX}"`;
-  if (looksLikeJws(key)) return 'must not look like a JWT ("eyJ" followed by a dot): where a JWT consumer reads the same place, it would be taken for one';
+  if (isJwsShaped(key)) return 'must not look like a JWT ("eyJ" and base64url characters up to a dot): where a JWT consumer reads the same place, it would be taken for one';
   return undefined;
-}
-
-/**
- * True when a credential value is shaped like a compact JWS/JWT (a
- * base64url-encoded JSON header `eyJ…` followed by a dot). Where API-key and
- * JWT consumers read the same header or parameter, such values belong to JWT.
- */
-export function looksLikeJws(value: string): boolean {
-  return value.startsWith('eyJ') && value.includes('.');
 }
 
 /** A short random id with a readable prefix, e.g. `key_1f2e3d4c5b6a`. */

@@ -104,3 +104,23 @@ export interface ConsumerView {
   updatedAt: string;
   auth: AuthView;
 }
+
+/**
+ * One admin change, as the audit trail keeps it and GET /v1/audit shows it
+ * (the store's AuditEntry is this type). `before`/`after` are the public
+ * views (never a key, a hash or a secret); null when absent.
+ */
+export interface AuditEntryView {
+  /** Store-assigned; ids increase with time. */
+  id: string;
+  /** ISO-8601 time of the change. */
+  at: string;
+  /** Name of the admin token that made it (`admin` for ADMIN_TOKEN, `anonymous` on an open loopback API). */
+  actor: string;
+  /** e.g. `consumer.create`, `consumer.update`, `key.add`, `route.put`. */
+  action: string;
+  /** e.g. `consumer:alice`, `route:chat`. */
+  target: string;
+  before: unknown;
+  after: unknown;
+}

@@ -4,13 +4,13 @@
  *
  * Allow answers set the identity headers with `append: false` (overwrite, the
  * form every Envoy release honours; `append_action` is left unset), strip the
- * credential, and carry the consumer in dynamic metadata. Answers that repeat
- * (every allow of one key, every denial of one reason) are built once.
+ * credential, and carry the consumer in dynamic metadata. It builds a new
+ * object for each call: check-answers.ts keeps the answers that repeat, as
+ * bytes.
  */
 import type { Allow, Decision } from '../authz/decision.js';
 import { GrpcCode, REASONS, type Reason } from '../authz/reasons.js';
 import type { AuthzRequest } from '../authz/request.js';
-import type { CredentialEntry } from '../replica/consumer-replica.js';
 
 /** The identity headers set on every allowed request (client copies are overwritten). */
 export const IDENTITY_HEADERS = ['x-consumer-id', 'x-consumer-name', 'x-mse-consumer', 'x-credential-id'] as const;
@@ -108,24 +108,13 @@ function struct(values: Record<string, string>): WireStruct {
   return { fields };
 }
 
-/**
- * Allow answers by credential. Only answers that are a function of the
- * credential alone are kept: not those that rewrite the Cookie header or carry
- * claim values, which differ per request.
- */
-const allowCache = new WeakMap<CredentialEntry, WireCheckResponse>();
-
 function allowResponse(d: Allow): WireCheckResponse {
-  const reusable = !('cookie' in d.strip) && d.headers === undefined;
-  let res = reusable ? allowCache.get(d.entry) : undefined;
-  if (res) return res;
-  const c = d.entry.consumer.record;
-  const credentialId = d.entry.credentialId;
+  const who = d.identity;
   const headers = [
-    overwrite('x-consumer-id', c.id),
-    overwrite('x-consumer-name', c.name),
-    overwrite('x-mse-consumer', c.name),
-    overwrite('x-credential-id', credentialId),
+    overwrite('x-consumer-id', who.consumerId),
+    overwrite('x-consumer-name', who.consumerName),
+    overwrite('x-mse-consumer', who.consumerName),
+    overwrite('x-credential-id', who.credentialId),
   ];
   const headersToRemove: string[] = [];
   const s = d.strip;
@@ -139,7 +128,7 @@ function allowResponse(d: Allow): WireCheckResponse {
     if (value === undefined) headersToRemove.push(name);
     else headers.push(overwrite(name, value));
   }
-  res = {
+  return {
     status: { code: GrpcCode.OK },
     ok_response: {
       headers,
@@ -147,14 +136,12 @@ function allowResponse(d: Allow): WireCheckResponse {
       query_parameters_to_remove: 'query' in s ? [s.query] : [],
     },
     dynamic_metadata: struct({
-      consumer_id: c.id,
-      consumer_name: c.name,
-      credential_id: credentialId,
-      auth_type: c.auth.type,
+      consumer_id: who.consumerId,
+      consumer_name: who.consumerName,
+      credential_id: who.credentialId,
+      auth_type: who.authType,
     }),
   };
-  if (reusable) allowCache.set(d.entry, res);
-  return res;
 }
 
 function denyResponse(reason: Reason): WireCheckResponse {
@@ -176,10 +163,7 @@ function denyResponse(reason: Reason): WireCheckResponse {
   };
 }
 
-const DENY_RESPONSES = Object.fromEntries(
-  (Object.keys(REASONS) as Reason[]).map((r) => [r, denyResponse(r)]),
-) as Record<Reason, WireCheckResponse>;
-
+/** The CheckResponse of a decision, as the encoders take it (a new object each call). */
 export function toCheckResponse(d: Decision): WireCheckResponse {
-  return d.allow ? allowResponse(d) : DENY_RESPONSES[d.reason];
+  return d.allow ? allowResponse(d) : denyResponse(d.reason);
 }

@@ -8,6 +8,9 @@ export const PROTO_DIR = ['../../proto/', '../../../proto/']
   .map((rel) => fileURLToPath(new URL(rel, import.meta.url)))
   .find((dir) => existsSync(`${dir}envoy/service/auth/v3/external_auth.proto`)) as string;
 
+/** The ext_authz service's full name. */
+export const AUTH_SERVICE = 'envoy.service.auth.v3.Authorization';
+
 let cached: PackageDefinition | undefined;
 
 export function authPackage(): PackageDefinition {

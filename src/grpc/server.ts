@@ -7,17 +7,16 @@ import type { Logger } from 'pino';
 import type { Authorizer } from '../authz/authorizer.js';
 import { deny, type Decision } from '../authz/decision.js';
 import type { AuthzRequest } from '../authz/request.js';
-import { toCheckResponse, type WireCheckResponse } from './check-messages.js';
+import { answerFrame } from './check-answers.js';
 import type { GrpcTlsFiles } from '../config/grpc-tls.js';
 import { loadGrpcTls } from '../config/grpc-tls.js';
 import { Health } from './health.js';
-import { authPackage } from './protos.js';
-import { frame, GrpcTransport, Status, type Method, type ServerCall, type TransportLimits } from './transport.js';
+import { AUTH_SERVICE } from './protos.js';
+import { GrpcTransport, Status, type Method, type ServerCall, type TransportLimits } from './transport.js';
 import { TlsReloader } from './tls-reloader.js';
 import { decodeCheckRequest } from './wire-decode.js';
-import { encodedCheckResponse } from './wire-encode.js';
 
-export const AUTH_SERVICE = 'envoy.service.auth.v3.Authorization';
+export { AUTH_SERVICE };
 const CHECK_PATH = `/${AUTH_SERVICE}/Check`;
 
 export interface GrpcServerOptions {
@@ -42,26 +41,12 @@ export class GrpcServer {
     const authorizer = opts.authorizer;
     const log = opts.logger;
     const telemetry = opts.telemetry;
-    // Only for an answer shape the hand-written encoder refuses (see wire-encode.ts).
-    let slow: ((res: WireCheckResponse) => Buffer) | undefined;
-    const slowEncode = (res: WireCheckResponse): Buffer => {
-      slow ??= (authPackage()[AUTH_SERVICE] as Record<string, { responseSerialize: (r: WireCheckResponse) => Buffer }>).Check!.responseSerialize;
-      return slow(res);
-    };
-    // Encoded answers are shared buffers cached per answer; so are their frames.
-    const framed = new WeakMap<Buffer, Buffer>();
-    const framedAnswer = (d: Decision): Buffer => {
-      const msg = encodedCheckResponse(toCheckResponse(d), slowEncode);
-      let f = framed.get(msg);
-      if (f === undefined) framed.set(msg, (f = frame(msg)));
-      return f;
-    };
-    // Encoded up front, so the failure path below has nothing left that could throw.
-    const unavailable = framedAnswer(deny('authz_unavailable'));
+    // Built when check-answers loads, so the failure path below has nothing left that could throw.
+    const unavailable = answerFrame(deny('authz_unavailable'));
     const respond = (call: ServerCall, req: AuthzRequest | undefined, decision: Decision, started: bigint) => {
       let res: Buffer;
       try {
-        res = framedAnswer(decision);
+        res = answerFrame(decision);
       } catch (err) {
         decision = failure(log, err);
         res = unavailable;

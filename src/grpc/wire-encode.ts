@@ -1,8 +1,6 @@
 /**
- * A hand-written protobuf writer for the `WireCheckResponse` shape, and a cache
- * of encoded answers keyed by the answer object: check-messages builds each allow
- * answer once per key entry and each denial once per reason, so after the first
- * request an answer costs one WeakMap lookup and no encoding at all.
+ * A hand-written protobuf writer for the `WireCheckResponse` shape (the answers
+ * that repeat are encoded once, by check-answers.ts, which keeps their bytes).
  *
  * The writer follows protobufjs's rules (a field is written when its value is
  * neither undefined nor null, fields in field-number order, map entries with
@@ -10,7 +8,7 @@
  * shape it accepts (test/grpc/wire-encode.test.ts checks both the bytes and the
  * decoding with the official Envoy protos). It refuses, with a TypeError, any
  * property it does not know (a shape extended later, an enum given by name):
- * the caller then falls back to the proto-loader encoder, so an extension of
+ * the caller (check-answers.ts) then falls back to the proto-loader encoder, so an extension of
  * the answer can never be dropped silently.
  */
 import type { WireCheckResponse } from './check-messages.js';
@@ -270,28 +268,4 @@ export function encodeCheckResponse(res: WireCheckResponse): Buffer {
   }
   if (present(r.dynamic_metadata)) w.message(4, struct(r.dynamic_metadata));
   return w.finish();
-}
-
-const encoded = new WeakMap<WireCheckResponse, Buffer>();
-
-/**
- * The encoded bytes of an answer, encoded once per answer object (answers that
- * repeat are the same object, see check-messages). `fallback` encodes what the
- * hand-written writer refuses; its bytes are cached the same way.
- * The returned Buffer is shared: callers must not modify it. An answer object
- * must not be mutated once it has been encoded (check-messages never does: it
- * builds a new object when an answer changes).
- */
-export function encodedCheckResponse(res: WireCheckResponse, fallback: (res: WireCheckResponse) => Buffer): Buffer {
-  let buf = encoded.get(res);
-  if (buf === undefined) {
-    try {
-      buf = encodeCheckResponse(res);
-    } catch (err) {
-      if (!(err instanceof TypeError)) throw err;
-      buf = fallback(res);
-    }
-    encoded.set(res, buf);
-  }
-  return buf;
 }

@@ -37,7 +37,7 @@ export class CheckStats {
    */
   record(decision: Decision, startedNs: bigint, nowNs: bigint = process.hrtime.bigint()): number {
     const outcome = decision.allow ? 0 : (OUTCOME_INDEX[decision.reason] ?? 0);
-    const type = decision.allow ? authTypeIndex(decision.entry.consumer.record.auth.type) : authTypeIndex(decision.authType);
+    const type = decision.allow ? authTypeIndex(decision.identity.authType) : authTypeIndex(decision.authType);
     this.decisions[outcome * AUTH_TYPES.length + type]! += 1;
     const ns = Number(nowNs - startedNs);
     let b = 0;

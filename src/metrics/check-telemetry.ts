@@ -31,9 +31,9 @@ export class CheckTelemetry {
     const ns = this.stats.record(decision, startedNs);
     if (decision.allow) {
       if (!this.#debug) return;
-      const c = decision.entry.consumer.record;
+      const who = decision.identity;
       this.#log.debug(
-        { requestId: req?.id, route: req?.route, consumer: c.name, authType: c.auth.type, credentialId: decision.entry.credentialId, ms: ns / 1e6 },
+        { requestId: req?.id, route: req?.route, consumer: who.consumerName, authType: who.authType, credentialId: who.credentialId, ms: ns / 1e6 },
         'check allowed',
       );
       return;

@@ -16,7 +16,6 @@
  * what it would allow with 503. Without `maxStalenessMs` (unit tests, tools)
  * the replica never goes stale by time.
  */
-import { importVerifyKey } from '../consumers/jwks.js';
 import {
   sourceKey,
   type ApiKeyAuth,
@@ -27,6 +26,7 @@ import {
   type JwsAlg,
   type JwtAuth,
   type RouteRecord,
+  type StoredJwk,
   type TokenLocation,
 } from '../consumers/model.js';
 import type { ChangeSet } from '../store/store.js';
@@ -118,8 +118,8 @@ export function digestOfHash(hex: string): string {
 
 /**
  * A JWT consumer as Check sees it. A new object for every record version, so
- * anything derived from one version (imported keys, cached tokens) is tied to
- * it and dropped with it.
+ * anything derived from one version (keys imported by authz, cached tokens)
+ * is tied to it and dropped with it.
  */
 export interface JwtConsumer {
   readonly record: ConsumerRecord;
@@ -135,8 +135,8 @@ export interface JwtKeyEntry extends CredentialEntry {
   readonly kid: string;
   /** The one algorithm this key verifies. */
   readonly alg: JwsAlg;
-  /** The imported key; imported on first use, then kept for this record version. */
-  verifyKey(): Promise<CryptoKey>;
+  /** The key as stored (authz imports it on first use and keeps it for this entry). */
+  readonly jwk: StoredJwk;
 }
 
 /** A header, query parameter or cookie JWT consumers read, with the prefixes in use (longest first). */
@@ -357,16 +357,7 @@ export class ConsumerReplica {
   #addJwt(rec: ConsumerRecord, auth: JwtAuth): void {
     const keys = new Map<string, JwtKeyEntry>();
     const consumer: JwtConsumer = { record: rec, auth, locationKey: tokenLocationKey(auth.token), keys };
-    for (const k of auth.keys) {
-      let imported: Promise<CryptoKey> | undefined;
-      keys.set(k.kid, {
-        consumer,
-        kid: k.kid,
-        credentialId: k.kid,
-        alg: k.jwk.alg,
-        verifyKey: () => (imported ??= importVerifyKey(k.jwk)),
-      });
-    }
+    for (const k of auth.keys) keys.set(k.kid, { consumer, kid: k.kid, credentialId: k.kid, alg: k.jwk.alg, jwk: k.jwk });
     this.#byName.set(rec.name, consumer);
     const { claim, value } = auth.identity;
     let byValue = this.#byIdentity.get(claim);

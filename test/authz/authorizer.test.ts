@@ -100,7 +100,7 @@ function reason(d: Decision | Promise<Decision>): Reason | 'allow' {
 }
 
 function allowedAs(d: Decision): string | undefined {
-  return d.allow ? d.entry.consumer.record.name : undefined;
+  return d.allow ? d.identity.consumerName : undefined;
 }
 
 const bearer = (k: string) => ({ authorization: `Bearer ${k}` });

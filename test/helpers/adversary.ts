@@ -155,14 +155,14 @@ export function nonCanonicalForms(segment: string): Array<[label: string, text: 
 
 /** Asserts a denial with exactly this reason (fails on any allow). */
 export function expectDeny(d: Decision, reason: Reason): void {
-  if (d.allow) throw new Error(`unexpected allow as ${d.entry.consumer.record.name}; expected deny ${reason}`);
+  if (d.allow) throw new Error(`unexpected allow as ${d.identity.consumerName}; expected deny ${reason}`);
   expect(d.reason).toBe(reason);
 }
 
 /** Asserts an allow as exactly this consumer. */
 export function expectAllow(d: Decision, consumer: string): void {
   if (!d.allow) throw new Error(`unexpected deny ${d.reason}; expected allow as ${consumer}`);
-  expect(d.entry.consumer.record.name).toBe(consumer);
+  expect(d.identity.consumerName).toBe(consumer);
 }
 
 /** Asserts a gRPC Check answer denied with this HTTP status and reason code (fails on any allow). */

@@ -24,6 +24,7 @@
 import fc from 'fast-check';
 import { createHmac, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { generateSystemKey, isMalformedSystemKey } from '../../src/consumers/api-keys.js';
+import { isJwsShaped } from '../../src/consumers/jws-shape.js';
 
 // --- known open items ---------------------------------------------------------
 
@@ -976,8 +977,6 @@ function namesWorldConsumer(world: World, text: string): boolean {
   return false;
 }
 
-const JWS_SHAPED = /^(?:[!-~]+ +)?eyJ[A-Za-z0-9_-]*\./;
-
 /**
  * Whether main's service takes `value` at `place` as a well-formed credential
  * nobody owns (it ignores those beside a valid one: issue 10 item 5). Only
@@ -988,7 +987,7 @@ function unknownToMain(world: World, place: Place, value: string, occurrences: n
     k.length > 0 && k.length <= 512 && !k.includes(',') && !isMalformedSystemKey(k) && !world.keys.some((x) => x.live && x.key === k);
   const readers = readersAt(world, place);
   const jwtHere = readers.some((r) => r.type === 'jwt');
-  if (jwtHere && JWS_SHAPED.test(value)) return !namesWorldConsumer(world, value.replace(/^[!-~]+ +(?=eyJ)/, ''));
+  if (jwtHere && isJwsShaped(value)) return !namesWorldConsumer(world, value.replace(/^[!-~]+ +(?=eyJ)/, ''));
   if (place.in === 'header' && place.name === 'authorization') {
     const m = /^Bearer +([^\s,]+) *$/i.exec(value);
     return m !== null && keyUnknown(m[1]!);
