@@ -14,8 +14,7 @@ import type {
   Page,
   RouteView,
 } from '../../src/admin/views.js';
-import { apiKeyConsumer, apiKeyRecord } from '../helpers/fixtures.js';
-import { keyPair } from '../helpers/jwt.js';
+import { apiKeyConsumer, apiKeyRecord, keyPair } from '../helpers/fixtures.js';
 import { stack } from '../helpers/stack.js';
 
 const CONSUMER: Record<keyof ConsumerView, true> = { id: true, name: true, description: true, enabled: true, createdAt: true, updatedAt: true, auth: true };

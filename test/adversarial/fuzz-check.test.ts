@@ -15,12 +15,11 @@
 import fc from 'fast-check';
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Authorizer } from '../../src/authz/authorizer.js';
-import { ConsumerService } from '../../src/admin/consumer-service.js';
+import type { Authorizer } from '../../src/authz/authorizer.js';
+import type { ConsumerService } from '../../src/admin/consumer-service.js';
 import { toCheckResponse } from '../../src/grpc/check-messages.js';
-import { ConsumerReplica } from '../../src/replica/consumer-replica.js';
-import { FileStore } from '../../src/store/file-store.js';
 import { startApp, until, type TestApp } from '../helpers/app.js';
+import { stack } from '../helpers/stack.js';
 import {
   answerOf,
   caseArb,
@@ -99,13 +98,10 @@ describe('Check fuzz in process: Authorizer over the admin service stack', () =>
   beforeAll(async () => {
     let now = FUZZ_NOW;
     const clock = () => now;
-    const store = await FileStore.open();
-    const service = new ConsumerService({ store, now: clock });
-    world = await seedWorld(serviceAdmin(service), (ms) => (now = ms));
-    const replica = new ConsumerReplica();
-    replica.apply(await store.changesSince(0));
-    replica.authoritative = true;
-    authorizer = new Authorizer({ replica, now: clock });
+    const inProcess = await stack({ now: clock });
+    world = await seedWorld(serviceAdmin(inProcess.service), (ms) => (now = ms));
+    await inProcess.sync();
+    authorizer = inProcess.authorizer;
   });
 
   it('the oracle itself: known answers for hand-made requests', () => {

@@ -13,11 +13,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Authorizer } from '../../src/authz/authorizer.js';
+import type { Authorizer } from '../../src/authz/authorizer.js';
 import { verifySignature } from '../../src/authz/jwt.js';
 import { InvalidInputError } from '../../src/consumers/errors.js';
 import type { ConsumerRecord } from '../../src/consumers/model.js';
-import { ConsumerReplica } from '../../src/replica/consumer-replica.js';
 import {
   BASE_POINT,
   ED_L,
@@ -38,7 +37,9 @@ import {
   withOrder2Component,
 } from '../helpers/adversary.js';
 import { startApp, until, type TestApp } from '../helpers/app.js';
+import { changeSet, jwtConsumer, jwtKeyRecord } from '../helpers/fixtures.js';
 import { bearer, harness, secs, type Harness } from '../helpers/jwt.js';
+import { authorizerOn } from '../helpers/stack.js';
 
 const edPublic = (hex: string): KeyObject => createPublicKey({ key: okpJwk(Buffer.from(hex, 'hex')) as any, format: 'jwk' });
 
@@ -175,35 +176,15 @@ describe('RSA and EC public keys refused at registration', () => {
 
 /** A JWT consumer record holding an Ed25519 key as an old store could (no registration checks). */
 function weakRecord(x: Buffer): ConsumerRecord {
-  return {
-    id: 'csm_old',
-    name: 'old',
-    description: '',
-    enabled: true,
-    createdAt: '2026-01-01T00:00:00.000Z',
-    updatedAt: '2026-01-01T00:00:00.000Z',
-    version: 1,
-    auth: {
-      type: 'jwt',
-      keyType: 'asymmetric',
-      keys: [{ kid: 'weak', jwk: { kty: 'OKP', kid: 'weak', alg: 'EdDSA', crv: 'Ed25519', x: x.toString('base64url') }, createdAt: '2026-01-01T00:00:00.000Z' }],
-      token: { in: 'header', name: 'authorization', prefix: 'Bearer ', passthrough: false },
-      identity: { claim: 'uid', value: 'old-uid' },
-      claims: { requireExp: true, clockSkewSeconds: 60 },
-      claimsToHeaders: [],
-    },
-  };
+  const jwk = { kty: 'OKP', kid: 'weak', alg: 'EdDSA', crv: 'Ed25519', x: x.toString('base64url') } as const;
+  return jwtConsumer('old', [jwtKeyRecord(jwk)], { identity: { claim: 'uid', value: 'old-uid' } });
 }
 
 describe('a small-order key already in the store (defence in depth at verification)', () => {
   // A ConsumerReplica fed a record directly, as one written before the registration
   // checks existed would arrive: the key imports (node:crypto takes any 32 bytes).
   function authorizerWith(x: Buffer): Authorizer {
-    const rec = weakRecord(x);
-    const replica = new ConsumerReplica();
-    replica.authoritative = true;
-    replica.apply({ epoch: 'e', rev: 1, more: false, consumers: new Map([['old', rec]]), routes: new Map() });
-    return new Authorizer({ replica, now: () => h.clock.now });
+    return authorizerOn(changeSet({ consumers: [weakRecord(x)] }), { now: () => h.clock.now }).authorizer;
   }
   const check = (a: Authorizer, token: string) => a.check({ id: 't', method: 'GET', path: '/', headers: bearer(token), route: '' });
   const forged = (r: Buffer, s: Buffer) => jws({ alg: 'EdDSA', kid: 'weak' }, { uid: 'old-uid', exp }, Buffer.concat([r, s]));

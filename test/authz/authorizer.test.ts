@@ -8,12 +8,14 @@ import { Authorizer } from '../../src/authz/authorizer.js';
 import type { Decision } from '../../src/authz/decision.js';
 import { ALL_REASONS, REASONS, type Reason } from '../../src/authz/reasons.js';
 import type { AuthzRequest } from '../../src/authz/request.js';
-import { generateSystemKey, hashKey, keyHint } from '../../src/consumers/api-keys.js';
-import type { ConsumerRecord, CredentialSource, RouteRecord } from '../../src/consumers/model.js';
+import { generateSystemKey } from '../../src/consumers/api-keys.js';
+import type { ConsumerRecord, CredentialSource } from '../../src/consumers/model.js';
 import { createLogger } from '../../src/log.js';
 import { ConsumerReplica } from '../../src/replica/consumer-replica.js';
 import { FileStore } from '../../src/store/file-store.js';
 import { Replicator } from '../../src/replica/replicator.js';
+import { apiKeyConsumer, apiKeyRecord, changeSet, FIXTURE_TIME } from '../helpers/fixtures.js';
+import { authorizerOn } from '../helpers/stack.js';
 
 const T0 = Date.parse('2026-06-01T00:00:00.000Z');
 const EXPIRY = '2026-06-01T01:00:00.000Z';
@@ -24,38 +26,9 @@ const CAROL_KEY = 'carol&key%with=odd+chars'; // query api_key
 const DAVE_KEY = generateSystemKey(); // bearer, disabled
 const ERIN_KEY = generateSystemKey(); // bearer, expires at EXPIRY
 
+/** An API-key consumer with keys `key_<name><i>` (fixtures.ts defaults for the rest). */
 function rec(name: string, source: CredentialSource, keys: Array<{ key: string; expiresAt?: string }>, enabled = true): ConsumerRecord {
-  return {
-    id: `csm_${name}`,
-    name,
-    description: '',
-    enabled,
-    createdAt: '2026-01-01T00:00:00.000Z',
-    updatedAt: '2026-01-01T00:00:00.000Z',
-    version: 1,
-    auth: {
-      type: 'api-key',
-      source,
-      keys: keys.map((k, i) => ({
-        id: `key_${name}${i}`,
-        hash: hashKey(k.key),
-        hint: keyHint(k.key),
-        generation: k.key.startsWith('cak_') ? 'system' : 'custom',
-        createdAt: '2026-01-01T00:00:00.000Z',
-        expiresAt: k.expiresAt ?? null,
-      })),
-    },
-  };
-}
-
-function feed(dir: ConsumerReplica, consumers: ConsumerRecord[], routes: RouteRecord[] = []): void {
-  dir.apply({
-    epoch: 'e',
-    rev: 1,
-    more: false,
-    consumers: new Map(consumers.map((c) => [c.name, c])),
-    routes: new Map(routes.map((r) => [r.route, r])),
-  });
+  return apiKeyConsumer(name, keys.map((k, i) => apiKeyRecord(`key_${name}${i}`, k.key, k.expiresAt ?? null)), { source, enabled });
 }
 
 let now = T0;
@@ -64,20 +37,19 @@ let authz: Authorizer;
 
 beforeEach(() => {
   now = T0;
-  dir = new ConsumerReplica();
-  feed(
-    dir,
-    [
-      rec('alice', { in: 'bearer' }, [{ key: ALICE_KEY }]),
-      rec('bob', { in: 'header', name: 'x-api-key' }, [{ key: BOB_KEY }]),
-      rec('carol', { in: 'query', name: 'api_key' }, [{ key: CAROL_KEY }]),
-      rec('dave', { in: 'bearer' }, [{ key: DAVE_KEY }], false),
-      rec('erin', { in: 'bearer' }, [{ key: ERIN_KEY, expiresAt: EXPIRY }]),
-    ],
-    [{ route: 'chat', consumers: ['alice'], updatedAt: '2026-01-01T00:00:00.000Z' }],
-  );
-  dir.authoritative = true;
-  authz = new Authorizer({ replica: dir, now: () => now });
+  ({ replica: dir, authorizer: authz } = authorizerOn(
+    changeSet({
+      consumers: [
+        rec('alice', { in: 'bearer' }, [{ key: ALICE_KEY }]),
+        rec('bob', { in: 'header', name: 'x-api-key' }, [{ key: BOB_KEY }]),
+        rec('carol', { in: 'query', name: 'api_key' }, [{ key: CAROL_KEY }]),
+        rec('dave', { in: 'bearer' }, [{ key: DAVE_KEY }], false),
+        rec('erin', { in: 'bearer' }, [{ key: ERIN_KEY, expiresAt: EXPIRY }]),
+      ],
+      routes: [{ route: 'chat', consumers: ['alice'], updatedAt: FIXTURE_TIME }],
+    }),
+    { now: () => now },
+  ));
 });
 
 function req(r: Partial<AuthzRequest>): AuthzRequest {
@@ -142,10 +114,7 @@ describe('reason codes', () => {
 
   it('grant_expired: a short-term grant admits until its expiry, by the clock at Check; a long-term grantee is unaffected', () => {
     const until = new Date(T0 + 60_000).toISOString();
-    dir.apply({
-      epoch: 'e', rev: 2, more: false, consumers: new Map(),
-      routes: new Map([['chat', { route: 'chat', consumers: ['alice', 'bob'], expires: { bob: until }, updatedAt: '2026-01-01T00:00:00.000Z' }]]),
-    });
+    dir.apply(changeSet({ rev: 2, routes: [{ route: 'chat', consumers: ['alice', 'bob'], expires: { bob: until }, updatedAt: FIXTURE_TIME }] }));
     now = T0 + 59_999;
     expect(reason(check({ route: 'chat', headers: { 'x-api-key': BOB_KEY } }))).toBe('allow');
     now = T0 + 60_000;
@@ -157,10 +126,7 @@ describe('reason codes', () => {
     // not granted at all stays route_forbidden
     expect(reason(check({ route: 'chat', path: `/v1/chat?api_key=${q(CAROL_KEY)}` }))).toBe('route_forbidden');
     // renewed: admitted again; the expiry is dropped when the route changes
-    dir.apply({
-      epoch: 'e', rev: 3, more: false, consumers: new Map(),
-      routes: new Map([['chat', { route: 'chat', consumers: ['alice', 'bob'], updatedAt: '2026-01-01T00:00:00.000Z' }]]),
-    });
+    dir.apply(changeSet({ rev: 3, routes: [{ route: 'chat', consumers: ['alice', 'bob'], updatedAt: FIXTURE_TIME }] }));
     expect(reason(check({ route: 'chat', headers: { 'x-api-key': BOB_KEY } }))).toBe('allow');
   });
 
@@ -188,7 +154,7 @@ describe('reason codes', () => {
   });
 
   it('authz_unavailable on a cold, empty replica', () => {
-    const cold = new Authorizer({ replica: new ConsumerReplica(), now: () => now });
+    const cold = authorizerOn(changeSet({}), { now: () => now, authoritative: false }).authorizer;
     expect(reason(cold.check(req({ headers: bearer(ALICE_KEY) })))).toBe('authz_unavailable');
   });
 });
@@ -317,7 +283,7 @@ describe('oversized and malformed credentials', () => {
 
   it('the longest accepted length (512) still resolves; 513 is refused unread', () => {
     const long = 'k'.repeat(512);
-    feed(dir, [rec('long', { in: 'header', name: 'x-api-key' }, [{ key: long }])]);
+    dir.apply(changeSet({ consumers: [rec('long', { in: 'header', name: 'x-api-key' }, [{ key: long }])] }));
     // (this feed replaced nothing else: names differ)
     expect(allowedAs(check({ headers: { 'x-api-key': long } }))).toBe('long');
     expect(reason(check({ headers: { 'x-api-key': `${long}k` } }))).toBe('invalid_credential');
@@ -326,22 +292,16 @@ describe('oversized and malformed credentials', () => {
 
 describe('the replica follows changes', () => {
   it('a removed consumer and a removed key are refused at once', () => {
-    dir.apply({ epoch: 'e', rev: 2, more: false, consumers: new Map([['alice', null]]), routes: new Map() });
+    dir.apply(changeSet({ rev: 2, deleted: ['alice'] }));
     expect(reason(check({ headers: bearer(ALICE_KEY) }))).toBe('invalid_credential');
     const bob2 = { ...rec('bob', { in: 'header', name: 'x-api-key' }, [{ key: 'bob-second-key-0002' }]), version: 2 };
-    dir.apply({ epoch: 'e', rev: 3, more: false, consumers: new Map([['bob', bob2]]), routes: new Map() });
+    dir.apply(changeSet({ rev: 3, consumers: [bob2] }));
     expect(reason(check({ headers: { 'x-api-key': BOB_KEY } }))).toBe('invalid_credential');
     expect(allowedAs(check({ headers: { 'x-api-key': 'bob-second-key-0002' } }))).toBe('bob');
   });
 
   it('when the last bearer consumer goes, a bearer key is still read, and is invalid', () => {
-    dir.apply({
-      epoch: 'e',
-      rev: 2,
-      more: false,
-      consumers: new Map([['alice', null], ['dave', null], ['erin', null]]),
-      routes: new Map(),
-    });
+    dir.apply(changeSet({ rev: 2, deleted: ['alice', 'dave', 'erin'] }));
     expect(reason(check({ headers: bearer(ALICE_KEY) }))).toBe('invalid_credential');
   });
 });
@@ -362,7 +322,7 @@ describe('fed by a FileStore through the Replicator', () => {
     await store.replaceConsumer({ ...rec('alice', { in: 'bearer' }, [{ key: ALICE_KEY }], false), version: 2 });
     await replicator.sync();
     expect(reason(a.check(req({ headers: bearer(ALICE_KEY) })))).toBe('consumer_disabled');
-    await store.putRoute({ route: 'chat', consumers: [], updatedAt: '2026-01-01T00:00:00.000Z' });
+    await store.putRoute({ route: 'chat', consumers: [], updatedAt: FIXTURE_TIME });
     await store.replaceConsumer({ ...rec('alice', { in: 'bearer' }, [{ key: ALICE_KEY }]), version: 3 });
     await replicator.sync();
     expect(reason(a.check(req({ route: 'chat', headers: bearer(ALICE_KEY) })))).toBe('route_forbidden');

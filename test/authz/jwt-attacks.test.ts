@@ -14,13 +14,12 @@ import {
   harness,
   hmacSigner,
   hs256Secret,
-  keyPair,
   rawToken,
   secs,
   sign,
   type Harness,
-  type TestKeyPair,
 } from '../helpers/jwt.js';
+import { keyPair, type TestKeyPair } from '../helpers/fixtures.js';
 
 let h: Harness;
 let symSecret: Buffer;

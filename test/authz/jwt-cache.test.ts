@@ -5,7 +5,8 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { TokenCache } from '../../src/authz/token-cache.js';
-import { bearer, harness, keyPair, secs, sign } from '../helpers/jwt.js';
+import { keyPair } from '../helpers/fixtures.js';
+import { bearer, harness, secs, sign } from '../helpers/jwt.js';
 
 async function setup(opts: { clockSkewSeconds?: number } = {}) {
   const h = await harness();

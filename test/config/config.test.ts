@@ -1,7 +1,17 @@
-/** loadConfig: defaults, each variable invalid in turn, ADMIN_TOKEN rule, frozen result. */
+/**
+ * loadConfig: defaults, each variable invalid in turn (named, with its fix,
+ * every bad one at once), the ADMIN_TOKEN rule and the tokens file, the Redis
+ * URL forms, a frozen result; ENV_DOC lists every variable read, and the
+ * README every ENV_DOC variable.
+ */
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { hashAdminToken } from '../../src/config/admin-tokens.js';
 import { ConfigError, ENV_DOC, isLoopback, loadConfig } from '../../src/config/config.js';
+import { readRepoFile } from '../deploy/deploy-files.js';
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
@@ -98,7 +108,13 @@ describe('defaults', () => {
     }).toThrow(TypeError);
   });
 
-  it('ENV_DOC lists every variable loadConfig reads', () => {
+  it('ENV_DOC lists every variable config.ts reads, and the README configuration table lists every ENV_DOC variable', () => {
+    const source = readFileSync(new URL('../../src/config/config.ts', import.meta.url), 'utf8');
+    const read = new Set([...source.matchAll(/\b(?:str|port|int|host)\('([A-Z_]+)'|env\.([A-Z_]+)/g)].map((m) => m[1] ?? m[2]));
+    const documented = ENV_DOC.map(([name]) => name);
+    expect([...read].filter((n) => !documented.includes(n as string))).toEqual([]);
+    const readme = readRepoFile('README.md');
+    for (const name of documented) expect(readme, name).toContain(`\`${name}\``);
     expect(ENV_DOC.map(([n]) => n).sort()).toEqual(
       ['ADMIN_HOST', 'ADMIN_PORT', 'ADMIN_TOKEN', 'ADMIN_TOKENS_FILE', 'DATA_FILE', 'DRAIN_MS', 'GRPC_HOST', 'GRPC_PORT',
         'GRPC_TLS_CERT_FILE', 'GRPC_TLS_KEY_FILE', 'GRPC_TLS_CLIENT_CA_FILE', 'GRPC_TLS_RELOAD_MS',
@@ -147,6 +163,11 @@ describe('each variable invalid in turn: one problem, naming the variable', () =
     expect(p).not.toContain('secret-ish');
   });
 
+  it('reports every bad variable at once, each by name, in a fixed order', () => {
+    const p = problemsOf({ GRPC_PORT: 'x', LOG_LEVEL: 'loud', REDIS_URL: 'memcached://h', SYNC_INTERVAL_MS: '1', ADMIN_TOKEN: 'short' });
+    expect(p.map((s) => s.split(/[=:]/)[0])).toEqual(['ADMIN_TOKEN', 'REDIS_URL', 'LOG_LEVEL', 'GRPC_PORT', 'SYNC_INTERVAL_MS']);
+  });
+
   it('reports every bad variable at once, in the error message too', () => {
     let err: unknown;
     try {
@@ -176,5 +197,35 @@ describe('ADMIN_TOKEN on a non-loopback admin address', () => {
   it.each(['127.0.0.1', '127.10.0.1', '::1', 'localhost'])('optional on loopback %s', (host) => {
     expect(loadConfig({ ADMIN_HOST: host }).adminTokens).toEqual([]);
     expect(isLoopback(host)).toBe(true);
+  });
+});
+
+describe('ADMIN_TOKENS_FILE', () => {
+  it('stands in for ADMIN_TOKEN on a non-loopback address; its tokens join ADMIN_TOKEN\'s, never in plaintext', () => {
+    expect(problemsOf({ ADMIN_HOST: '0.0.0.0' }).join()).toMatch(/ADMIN_TOKEN: a token \(ADMIN_TOKEN or ADMIN_TOKENS_FILE\) is required/);
+    const dir = mkdtempSync(join(tmpdir(), 'cauthz-cfg-'));
+    const file = join(dir, 'tokens.json');
+    writeFileSync(file, JSON.stringify([{ name: 'ci', sha256: hashAdminToken('a-token-for-ci-0000'), scope: 'read-write' }]));
+    expect(loadConfig({ ADMIN_HOST: '0.0.0.0', ADMIN_TOKENS_FILE: file }).adminTokens.map((t) => t.name)).toEqual(['ci']);
+    const c = loadConfig({ ADMIN_HOST: '0.0.0.0', ADMIN_TOKENS_FILE: file, ADMIN_TOKEN: 'root-token-0123456789' });
+    expect(c.adminTokens.map((t) => [t.name, t.scope])).toEqual([['admin', 'read-write'], ['ci', 'read-write']]);
+    expect(JSON.stringify(c)).not.toContain('a-token-for-ci-0000');
+  });
+
+  it('is named with the fix when it is missing, empty or malformed', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cauthz-cfg-'));
+    expect(problemsOf({ ADMIN_TOKENS_FILE: join(dir, 'nope.json') }).join()).toMatch(/^ADMIN_TOKENS_FILE=.*cannot be read \(ENOENT\)/);
+    writeFileSync(join(dir, 'empty.json'), '[]');
+    expect(problemsOf({ ADMIN_TOKENS_FILE: join(dir, 'empty.json') }).join()).toMatch(/lists no token/);
+    writeFileSync(join(dir, 'plain.json'), '[{"name":"ci","token":"x"}]');
+    expect(problemsOf({ ADMIN_TOKENS_FILE: join(dir, 'plain.json') }).join()).toMatch(/ADMIN_TOKENS_FILE=.*plaintext "token"/);
+  });
+});
+
+describe('REDIS_URL forms', () => {
+  it('accepts the Sentinel and Cluster URL forms and explains a bad one', () => {
+    expect(loadConfig({ REDIS_URL: 'redis-sentinel://s1:26379,s2:26379/mymaster' }).redisUrl).toContain('sentinel');
+    expect(loadConfig({ REDIS_URL: 'rediss-cluster://n1:7000' }).redisUrl).toContain('cluster');
+    expect(problemsOf({ REDIS_URL: 'redis-sentinel://s1:26379' }).join()).toMatch(/^REDIS_URL: .*primary's name/);
   });
 });

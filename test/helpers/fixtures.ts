@@ -1,11 +1,21 @@
 /**
- * Record builders for tests that feed a store or the replica directly: an
- * API-key record from its plaintext, an API-key consumer, a change set. Every
- * field not given is a fixed, valid default, so a test names only what it is
- * about.
+ * The test fixtures, in one place: records for tests that feed a store or the
+ * replica directly (an API-key record from its plaintext, an API-key or JWT
+ * consumer, a change set) and key material (JWKS key pairs for every
+ * asymmetric algorithm). Every field not given is a fixed, valid default, so a
+ * test names only what it is about.
  */
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { hashKey, keyHint } from '../../src/consumers/api-keys.js';
-import type { ApiKeyRecord, ConsumerRecord, CredentialSource, RouteRecord } from '../../src/consumers/model.js';
+import type {
+  ApiKeyRecord,
+  ConsumerRecord,
+  CredentialSource,
+  JwtAuth,
+  JwtKeyRecord,
+  RouteRecord,
+  StoredJwk,
+} from '../../src/consumers/model.js';
 import type { ChangeSet } from '../../src/store/store.js';
 
 /** The instant every fixture is created at. */
@@ -57,4 +67,66 @@ export function changeSet(parts: ChangeSetParts): ChangeSet {
   const consumers = new Map<string, ConsumerRecord | null>((parts.consumers ?? []).map((c) => [c.name, c]));
   for (const name of parts.deleted ?? []) consumers.set(name, null);
   return { epoch: 'e', rev: parts.rev ?? 1, more: false, consumers, routes: new Map((parts.routes ?? []).map((r) => [r.route, r])) };
+}
+
+/** A JWT key record as stored (the JWK carries its kid and alg). */
+export function jwtKeyRecord(jwk: StoredJwk): JwtKeyRecord {
+  return { kid: jwk.kid, jwk, createdAt: FIXTURE_TIME };
+}
+
+export interface JwtConsumerOptions {
+  enabled?: boolean;
+  version?: number;
+  /** Default: `Authorization: Bearer <token>`, not passed through. */
+  token?: JwtAuth['token'];
+  /** Default: claim `uid` with value `<name>-uid`. */
+  identity?: JwtAuth['identity'];
+  /** Default: exp required, 60 s of clock skew. */
+  claims?: JwtAuth['claims'];
+}
+
+/**
+ * A JWT consumer record `name` (id `csm_<name>`) holding `keys`, as the store
+ * keeps it — with no registration checks, so a test can hold what an older
+ * store could (e.g. a weak key).
+ */
+export function jwtConsumer(name: string, keys: readonly JwtKeyRecord[], opts: JwtConsumerOptions = {}): ConsumerRecord {
+  return {
+    id: `csm_${name}`,
+    name,
+    description: '',
+    enabled: opts.enabled ?? true,
+    createdAt: FIXTURE_TIME,
+    updatedAt: FIXTURE_TIME,
+    version: opts.version ?? 1,
+    auth: {
+      type: 'jwt',
+      keyType: keys.some((k) => k.jwk.kty === 'oct') ? 'symmetric' : 'asymmetric',
+      keys,
+      token: opts.token ?? { in: 'header', name: 'authorization', prefix: 'Bearer ', passthrough: false },
+      identity: opts.identity ?? { claim: 'uid', value: `${name}-uid` },
+      claims: opts.claims ?? { requireExp: true, clockSkewSeconds: 60 },
+      claimsToHeaders: [],
+    },
+  };
+}
+
+export type AsymAlg = 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA';
+export const ASYM_ALGS: AsymAlg[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+
+export interface TestKeyPair {
+  alg: AsymAlg;
+  kid: string;
+  privateKey: CryptoKey;
+  /** Public JWK with kid and alg, as a caller would supply it. */
+  publicJwk: JWK;
+}
+
+let kidSeq = 0;
+
+/** A fresh key pair for `alg`; its public JWK is what a caller puts in an asymmetric consumer's JWKS. */
+export async function keyPair(alg: AsymAlg, kid = `test-${alg.toLowerCase()}-${++kidSeq}`): Promise<TestKeyPair> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, crv: alg === 'EdDSA' ? 'Ed25519' : undefined });
+  const jwk = await exportJWK(publicKey);
+  return { alg, kid, privateKey, publicJwk: { ...jwk, kid, alg } };
 }

@@ -1,35 +1,16 @@
 /**
- * JWT test helpers: key pairs for every algorithm, token signing (with jose
- * for honest tokens, by hand for hostile ones), and an in-process harness
- * (the stack of ./stack.ts) with a clock.
+ * JWT test helpers: token signing (with jose for honest tokens, by hand for
+ * hostile ones) and an in-process harness (the stack of ./stack.ts) with a
+ * clock. Key pairs are fixtures (./fixtures.ts).
  */
 import { createHmac, createSign, type KeyObject } from 'node:crypto';
-import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
+import { SignJWT } from 'jose';
 import type { ConsumerService } from '../../src/admin/consumer-service.js';
 import type { Authorizer } from '../../src/authz/authorizer.js';
 import type { Decision } from '../../src/authz/decision.js';
 import type { AuthzRequest } from '../../src/authz/request.js';
 import type { ConsumerReplica } from '../../src/replica/consumer-replica.js';
 import { stack } from './stack.js';
-
-export type AsymAlg = 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA';
-export const ASYM_ALGS: AsymAlg[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
-
-export interface TestKeyPair {
-  alg: AsymAlg;
-  kid: string;
-  privateKey: CryptoKey;
-  /** Public JWK with kid and alg, as a caller would supply it. */
-  publicJwk: JWK;
-}
-
-let kidSeq = 0;
-
-export async function keyPair(alg: AsymAlg, kid = `test-${alg.toLowerCase()}-${++kidSeq}`): Promise<TestKeyPair> {
-  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, crv: alg === 'EdDSA' ? 'Ed25519' : undefined });
-  const jwk = await exportJWK(publicKey);
-  return { alg, kid, privateKey, publicJwk: { ...jwk, kid, alg } };
-}
 
 /** A token signed properly with jose. */
 export async function sign(

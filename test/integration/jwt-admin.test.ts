@@ -7,7 +7,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp, type TestApp } from '../helpers/app.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { keyPair, type TestKeyPair } from '../helpers/jwt.js';
+import { keyPair, type TestKeyPair } from '../helpers/fixtures.js';
 
 let t: TestApp;
 let ec: TestKeyPair;

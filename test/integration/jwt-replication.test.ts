@@ -7,7 +7,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startApp, until, type TestApp } from '../helpers/app.js';
 import { denyCode, httpStatus } from '../helpers/envoy.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { keyPair, sign } from '../helpers/jwt.js';
+import { keyPair } from '../helpers/fixtures.js';
+import { sign } from '../helpers/jwt.js';
 
 let redis: TestRedis;
 let a: TestApp;

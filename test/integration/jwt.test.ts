@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp, until, type TestApp } from '../helpers/app.js';
 import { denyCode, header, httpStatus, type OfficialCheckResponse } from '../helpers/envoy.js';
-import { ASYM_ALGS, hs256Secret, keyPair, sign, type TestKeyPair } from '../helpers/jwt.js';
+import { ASYM_ALGS, keyPair, type TestKeyPair } from '../helpers/fixtures.js';
+import { hs256Secret, sign } from '../helpers/jwt.js';
 
 let t: TestApp;
 const exp = () => Math.floor(Date.now() / 1000) + 600;

@@ -4,23 +4,20 @@
  * or deleted consumer leaves no key behind; sources in use follow the set.
  */
 import { describe, expect, it } from 'vitest';
-import { hashKey, keyDigest } from '../../src/consumers/api-keys.js';
+import { keyDigest } from '../../src/consumers/api-keys.js';
 import type { ApiKeyRecord, ConsumerRecord, CredentialSource } from '../../src/consumers/model.js';
 import { ConsumerReplica } from '../../src/replica/consumer-replica.js';
 import type { ChangeSet } from '../../src/store/store.js';
+import { apiKeyConsumer, apiKeyRecord, changeSet } from '../helpers/fixtures.js';
 
-const T = '2026-01-01T00:00:00.000Z';
-
-function key(id: string, plaintext: string, expiresAt: string | null = null): ApiKeyRecord {
-  return { id, hash: hashKey(plaintext), hint: 'x…', generation: 'custom', createdAt: T, expiresAt };
-}
+const key = apiKeyRecord;
 
 function consumer(name: string, keys: ApiKeyRecord[], source: CredentialSource = { in: 'bearer' }, enabled = true): ConsumerRecord {
-  return { id: `csm_${name}`, name, description: 'd', enabled, createdAt: T, updatedAt: T, version: 1, auth: { type: 'api-key', source, keys } };
+  return apiKeyConsumer(name, keys, { source, enabled });
 }
 
 function change(name: string, rec: ConsumerRecord | null): ChangeSet {
-  return { epoch: 'e', rev: 1, consumers: new Map([[name, rec]]), routes: new Map(), more: false };
+  return rec ? changeSet({ consumers: [rec] }) : changeSet({ deleted: [name] });
 }
 
 describe('ConsumerReplica, API-key consumers', () => {

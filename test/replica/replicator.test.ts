@@ -7,27 +7,17 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hashKey, keyDigest } from '../../src/consumers/api-keys.js';
+import { keyDigest } from '../../src/consumers/api-keys.js';
 import type { ConsumerRecord } from '../../src/consumers/model.js';
 import { createLogger } from '../../src/log.js';
 import { ConsumerReplica } from '../../src/replica/consumer-replica.js';
 import { FileStore } from '../../src/store/file-store.js';
 import { Replicator } from '../../src/replica/replicator.js';
 import type { ChangeSet } from '../../src/store/store.js';
-
-const T = '2026-01-01T00:00:00.000Z';
+import { apiKeyConsumer, apiKeyRecord } from '../helpers/fixtures.js';
 
 function rec(i: number, key = `key-of-consumer-${i}`, version = 1): ConsumerRecord {
-  return {
-    id: `csm_${i}`,
-    name: `c${i}`,
-    description: '',
-    enabled: true,
-    createdAt: T,
-    updatedAt: T,
-    version,
-    auth: { type: 'api-key', source: { in: 'bearer' }, keys: [{ id: `key_${i}`, hash: hashKey(key), hint: 'x…', generation: 'custom', createdAt: T, expiresAt: null }] },
-  };
+  return apiKeyConsumer(`c${i}`, [apiKeyRecord(`key_${i}`, key)], { version });
 }
 
 describe('Replicator full load', () => {

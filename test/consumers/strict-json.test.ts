@@ -1,5 +1,5 @@
+/** Strict JSON: a repeated member name anywhere refuses the text (tokens and admin bodies). */
 import { describe, expect, it } from 'vitest';
-import { cookieValues, cookieWithout } from '../../src/authz/cookies.js';
 import { duplicateMember, parseStrictObject } from '../../src/consumers/strict-json.js';
 
 describe('duplicateMember: the path of the first repeated name', () => {
@@ -31,22 +31,5 @@ describe('parseStrictObject', () => {
     ['{"a":', false],
   ])('%s → %s', (text, ok) => {
     expect(parseStrictObject(text) !== undefined).toBe(ok);
-  });
-});
-
-describe('cookies', () => {
-  it('finds values, strips quotes, reports repeats', () => {
-    expect(cookieValues('a=1; jwt=abc; b=2', 'jwt')).toEqual(['abc']);
-    expect(cookieValues('jwt="abc"', 'jwt')).toEqual(['abc']);
-    expect(cookieValues('a=1', 'jwt')).toBeUndefined();
-    expect(cookieValues('jwt=1; jwt=2', 'jwt')).toEqual(['1', '2']);
-    expect(cookieValues('xjwt=1', 'jwt')).toBeUndefined();
-  });
-
-  it('removes one cookie, or everything when it was the only one', () => {
-    expect(cookieWithout('a=1; jwt=abc; b=2', 'jwt')).toBe('a=1; b=2');
-    expect(cookieWithout('jwt=abc', 'jwt')).toBeUndefined();
-    expect(cookieWithout('jwt=abc;', 'jwt')).toBeUndefined();
-    expect(cookieWithout('a=1;jwt=x', 'jwt')).toBe('a=1');
   });
 });
