@@ -30,7 +30,6 @@ import {
   type RouteRecord,
   type StoredJwk,
 } from '../consumers/model.js';
-import { routeMatchRules } from '../consumers/route-match.js';
 import * as v from '../consumers/validate.js';
 
 export interface ConsumerServiceOptions {
@@ -285,7 +284,7 @@ export class ConsumerService {
     const given = Array.isArray(body.consumers)
       ? [...new Set(body.consumers.map((n, i) => v.consumerName(n, `consumers[${i}]`)))].sort()
       : undefined;
-    const match = body.match === undefined || body.match === null ? body.match : routeMatchRules(body.match);
+    const match = v.routeMatch(body.match);
     if (body.consumers === null && body.expires !== undefined && body.expires !== null) {
       throw invalid('expires', 'needs a consumers list');
     }
@@ -295,7 +294,7 @@ export class ConsumerService {
     const open = body.consumers === null || (body.consumers === undefined && (prior === undefined || prior.open === true));
     const names = open ? [] : (given ?? prior?.consumers ?? []);
     const expires = open ? undefined : body.consumers === undefined ? prior?.expires : this.#grantExpiries(body.expires, names, prior?.expires ?? {});
-    const rules = match === undefined ? prior?.match : match === null || match.length === 0 ? undefined : match;
+    const rules = match === undefined ? prior?.match : (match ?? undefined);
     if (open && !rules) {
       throw invalid(body.consumers === null ? 'consumers' : 'match', 'a route with no grant list needs match rules; DELETE the route to remove it');
     }
