@@ -49,6 +49,7 @@ import {
   type ClaimHeaderValue,
 } from './jwt.js';
 import { queryValues, UNUSABLE, type AuthzRequest } from './request.js';
+import { RouteNaming, type RouteMismatchMode } from './route-naming.js';
 import { DEFAULT_TOKEN_CACHE_SIZE, TokenCache, tokenHash } from './token-cache.js';
 
 export interface AuthorizerOptions {
@@ -57,6 +58,8 @@ export interface AuthorizerOptions {
   now?: () => number;
   /** Verified-token cache entries (default 10000; 0 turns the cache off). */
   tokenCacheSize?: number;
+  /** A context_extensions.route the match rules disagree with: wins (default) or is denied (route-naming.ts). */
+  routeMismatch?: RouteMismatchMode;
 }
 
 interface Match {
@@ -94,11 +97,13 @@ export class Authorizer {
   readonly #cache: TokenCache;
   readonly #headerSources = new Map<string, KeySource>();
   readonly #querySources = new Map<string, KeySource>();
+  readonly #routes: RouteNaming;
 
   constructor(opts: AuthorizerOptions) {
     this.#replica = opts.replica;
     this.#now = opts.now ?? Date.now;
     this.#cache = new TokenCache(opts.tokenCacheSize ?? DEFAULT_TOKEN_CACHE_SIZE);
+    this.#routes = new RouteNaming(opts.replica, opts.routeMismatch);
     this.#replica.onConsumerChange((name) => this.#cache.dropConsumer(name));
   }
 
@@ -115,6 +120,8 @@ export class Authorizer {
   }
 
   #check(req: AuthzRequest, retry: boolean): Decision | Promise<Decision> {
+    const route = this.#routes.name(req);
+    if (typeof route !== 'string') return route;
     const found: Array<Resolved | Promise<Resolved>> = [];
     const dir = this.#replica;
 
@@ -178,11 +185,11 @@ export class Authorizer {
       }
     }
 
-    if (!found.some((r) => r instanceof Promise)) return this.#decide(req, found as Resolved[], retry);
-    return Promise.all(found).then((all) => this.#decide(req, all, retry));
+    if (!found.some((r) => r instanceof Promise)) return this.#decide(req, route, found as Resolved[], retry);
+    return Promise.all(found).then((all) => this.#decide(req, route, all, retry));
   }
 
-  #decide(req: AuthzRequest, results: Resolved[], retry: boolean): Decision | Promise<Decision> {
+  #decide(req: AuthzRequest, route: string, results: Resolved[], retry: boolean): Decision | Promise<Decision> {
     const dir = this.#replica;
     let match: Match | undefined;
     let invalid = false;
@@ -217,10 +224,10 @@ export class Authorizer {
     const consumer = entry.consumer.record;
     if (this.#now() >= match.expiresAtMs) return denyConsumer('expired_credential', consumer);
     if (!consumer.enabled) return denyConsumer('consumer_disabled', consumer);
-    if (req.route !== '') {
-      const granted = dir.grants(req.route);
+    if (route !== '') {
+      const granted = dir.grants(route);
       if (granted && !granted.has(consumer.name)) return denyConsumer('route_forbidden', consumer);
-      const grantEnds = granted && dir.grantExpiresAt(req.route, consumer.name);
+      const grantEnds = granted && dir.grantExpiresAt(route, consumer.name);
       if (grantEnds !== undefined && this.#now() >= grantEnds) return denyConsumer('grant_expired', consumer);
     }
     // Allow only from a replica confirmed in step within MAX_STALENESS_MS.

@@ -35,6 +35,7 @@ describe('defaults', () => {
       adminTokens: [],
       redisTlsCa: undefined,
       workers: 1,
+      routeMismatch: 'extension',
       secretsKeks: [],
       warnings: [],
     });
@@ -65,6 +66,7 @@ describe('defaults', () => {
       MAX_STALENESS_MS: '250',
       DRAIN_MS: '0',
       LAME_DUCK_MS: '0',
+      ROUTE_MISMATCH: 'deny',
     });
     expect(c).toEqual({
       grpcHost: '127.0.0.1',
@@ -85,6 +87,7 @@ describe('defaults', () => {
       adminTokens: [{ name: 'admin', scope: 'read-write', sha256: createHash('sha256').update('x'.repeat(16)).digest('hex') }],
       redisTlsCa: undefined,
       workers: 1,
+      routeMismatch: 'deny',
       secretsKeks: [],
       warnings: [],
     });
@@ -98,11 +101,16 @@ describe('defaults', () => {
     }).toThrow(TypeError);
   });
 
+  it('ROUTE_MISMATCH is "extension" or "deny", anything else is named with the fix', () => {
+    expect(() => loadConfig({ ROUTE_MISMATCH: 'strict' })).toThrow(/ROUTE_MISMATCH=strict: must be "extension"/);
+    expect(loadConfig({ ROUTE_MISMATCH: 'deny' }).routeMismatch).toBe('deny');
+  });
+
   it('ENV_DOC lists every variable loadConfig reads', () => {
     expect(ENV_DOC.map(([n]) => n).sort()).toEqual(
       ['ADMIN_HOST', 'ADMIN_PORT', 'ADMIN_TOKEN', 'ADMIN_TOKENS_FILE', 'DATA_FILE', 'DRAIN_MS', 'GRPC_HOST', 'GRPC_PORT',
         'GRPC_TLS_CERT_FILE', 'GRPC_TLS_KEY_FILE', 'GRPC_TLS_CLIENT_CA_FILE', 'GRPC_TLS_RELOAD_MS',
-        'LAME_DUCK_MS', 'LOG_LEVEL', 'MAX_STALENESS_MS', 'REDIS_KEY_PREFIX', 'REDIS_TLS_CA_FILE', 'REDIS_URL', 'SYNC_INTERVAL_MS', 'WORKERS',
+        'LAME_DUCK_MS', 'LOG_LEVEL', 'MAX_STALENESS_MS', 'REDIS_KEY_PREFIX', 'REDIS_TLS_CA_FILE', 'REDIS_URL', 'ROUTE_MISMATCH', 'SYNC_INTERVAL_MS', 'WORKERS',
         'SECRETS_KEK', 'SECRETS_KEK_FILE'].sort(),
     );
   });
