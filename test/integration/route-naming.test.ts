@@ -7,7 +7,7 @@
  * wins, or with ROUTE_MISMATCH=deny must agree; a second instance on the same
  * Redis follows a match change within 1 s.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -42,12 +42,17 @@ async function outcome(t: TestApp, r: EnvoyRequest): Promise<string> {
   return status === 200 ? '200' : `${status} ${denyCode(res)}`;
 }
 
-/** alice and bob; `admin` admits alice, `orders` bob, `public` (no grant list) everyone. */
-async function seed(t: TestApp): Promise<void> {
+/** alice and bob, API keys in `x-api-key`. */
+async function seedConsumers(t: TestApp): Promise<void> {
   for (const [name, key] of [['alice', ALICE], ['bob', BOB]] as const) {
     const res = await t.admin('POST', '/v1/consumers', { name, auth: { type: 'api-key', generation: 'custom', key, source: { in: 'header', name: 'x-api-key' } } });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
   }
+}
+
+/** alice and bob; `admin` admits alice, `orders` bob, `public` (no grant list) everyone. */
+async function seed(t: TestApp): Promise<void> {
+  await seedConsumers(t);
   const put = async (route: string, body: object) => {
     const res = await t.admin('PUT', `/v1/routes/${route}`, body);
     expect(res.status, JSON.stringify(res.body)).toBe(200);
@@ -243,6 +248,37 @@ describe('two instances on one Redis', () => {
     } finally {
       await a.stop();
       await b.stop();
+    }
+  });
+});
+
+describe("the README's Istio example", () => {
+  it('its CLI lines, replayed, name the routes of Istio-shaped requests and grants apply', async () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('### Attach to Istio'), readme.indexOf('<!-- /section:deploy -->'));
+    const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+    const lines = block.split('\n').map((l) => l.replace(/\s+#.*$/, '').trim()).filter((l) => l.startsWith('consumer-authz '));
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    const t = await startApp();
+    try {
+      await seedConsumers(t);
+      const env = { CONSUMER_AUTHZ_URL: `http://127.0.0.1:${t.adminPort}` };
+      const run = async (line: string) => {
+        const args = line.split(/\s+/).slice(1).map((a) => a.replace(/^'(.*)'$/, '$1'));
+        let err = '';
+        const code = await runCli(args, { stdout: () => undefined, stderr: (s) => (err += s), env });
+        expect(code, `${line}: ${err}`).toBe(0);
+      };
+      for (const line of lines) await run(line);
+      await run(/`(consumer-authz routes grant orders-admin alice)`/.exec(section)?.[1] ?? 'missing grant line');
+      const host = 'orders.shop.svc.cluster.local';
+      expect(await outcome(t, istio(BOB, '/orders/admin/7', { method: 'POST', host }))).toBe('403 route_forbidden');
+      expect(await outcome(t, istio(ALICE, '/orders/admin/7', { method: 'DELETE', host }))).toBe('200');
+      expect(await outcome(t, istio(BOB, '/orders/admin/7', { host }))).toBe('200');
+      expect(await outcome(t, istio(BOB, '/orders/42', { method: 'POST', host }))).toBe('200');
+      expect(await outcome(t, istio(BOB, '/orders/admin/../admin/7', { method: 'POST', host }))).toBe('400 path_not_normal');
+    } finally {
+      await t.stop();
     }
   });
 });
