@@ -22,6 +22,7 @@ import { H2LOAD, LOAD_CORE, SERVER_CORE, h2loadVersion, pinning, runH2load, runL
 import { embedTargets, writeReport, type BenchResults, type ScenarioResult, type Throughput } from './lib/report.js';
 import { commandStats, seedConsumers } from './lib/seed.js';
 import { seedJwtConsumers } from './lib/seed-jwt.js';
+import { BENCH_ROUTES, seedRoutes } from './lib/seed-routes.js';
 import { verify, type Verification } from './lib/verify.js';
 import { FULL_SIZES, QUICK_SIZES, SCENARIOS, framesOf, type DataSet, type Scenario } from './scenarios.js';
 
@@ -342,6 +343,9 @@ async function main(): Promise<void> {
     const order: DataSet[] = ['small', '100k', '1m'];
     if (SCENARIOS.some((s) => s.id.startsWith('jwt-') && (!only || only.has(s.id)))) {
       log(`JWT consumers seeded through the admin service in ${await seedJwtConsumers(redis.url)} ms`);
+    }
+    if (SCENARIOS.some((s) => s.id.startsWith('route-') && (!only || only.has(s.id)))) {
+      log(`${BENCH_ROUTES} routes with match rules seeded in ${await seedRoutes(redis.url)} ms`);
     }
     for (const ds of order) {
       const scenarios = SCENARIOS.filter((s) => s.dataSet === ds && (!only || only.has(s.id)));

@@ -15,6 +15,7 @@ import { envoyCheckRequest } from '../test/helpers/envoy.js';
 import { encodeOfficialRequest } from '../test/helpers/official.js';
 import { frame } from './lib/grpc-wire.js';
 import { BENCH_JWT_ALGS, jwtConsumerName, jwtToken, type BenchJwtAlg } from './lib/seed-jwt.js';
+import { BENCH_MATCHED_PATH, BENCH_MATCHED_ROUTE, BENCH_ROUTE_HOST } from './lib/seed-routes.js';
 import { benchKey, benchName, systemKeyFrom } from './lib/seed.js';
 import type { Expectation } from './lib/verify.js';
 
@@ -66,6 +67,13 @@ export interface Scenario {
 function bearer(key: string, extra: Record<string, string> = {}, route = 'chat'): Buffer {
   return encodeOfficialRequest(
     envoyCheckRequest({ method: 'POST', path: '/v1/chat/completions', route, headers: { authorization: `Bearer ${key}`, ...extra } }),
+  );
+}
+
+/** Consumer 0's key on the route BENCH_MATCHED_ROUTE; `route` set: named in context_extensions too. */
+function routed(route?: string): Buffer {
+  return encodeOfficialRequest(
+    envoyCheckRequest({ method: 'POST', host: BENCH_ROUTE_HOST, path: BENCH_MATCHED_PATH, route, headers: { authorization: `Bearer ${benchKey(0)}` } }),
   );
 }
 
@@ -128,6 +136,26 @@ export const SCENARIOS: Scenario[] = [
     requests: () => [bearer(benchKey(1), REALISTIC_HEADERS)],
     expect: () => ({ allow: true, consumer: benchName(1) }),
     targets: { throughput: { min: 0.9 } },
+  },
+  // Istio-shaped (no context_extensions): the route is named by the match rules of 1,000 routes
+  // (bench/lib/seed-routes.ts); then the same request naming the route in context_extensions.
+  {
+    id: 'route-matched-1000',
+    title: 'API key on a route named by its match rules, 1,000 routes',
+    dataSet: 'small',
+    latency: false,
+    requests: () => [routed()],
+    expect: () => ({ allow: true, consumer: benchName(0) }),
+    targets: {},
+  },
+  {
+    id: 'route-extension-1000',
+    title: 'API key on the same route named by context_extensions, 1,000 routes',
+    dataSet: 'small',
+    latency: false,
+    requests: () => [routed(BENCH_MATCHED_ROUTE)],
+    expect: () => ({ allow: true, consumer: benchName(0) }),
+    targets: {},
   },
   {
     id: 'consumers-100k',

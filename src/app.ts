@@ -125,7 +125,7 @@ export class App {
       observer: this.metrics.sync,
       tombstoneRetentionMs: opts.tombstoneRetentionMs,
     });
-    this.authorizer = new Authorizer({ replica: this.replica, now: opts.now, tokenCacheSize: opts.tokenCacheSize });
+    this.authorizer = new Authorizer({ replica: this.replica, now: opts.now, tokenCacheSize: opts.tokenCacheSize, routeMismatch: opts.config.routeMismatch });
     this.service = new ConsumerService({ store: this.store, now: opts.now });
     this.auditor = new Auditor({ store: this.store, service: this.service, logger: this.logger, now: opts.now });
     const tls = opts.config.grpcTls;

@@ -252,20 +252,53 @@ export class ConsumerService {
     );
   }
 
+  /**
+   * Writes a route's grants and match rules. A field left out keeps what the
+   * route has (so a client that only knows grants, or only rules, keeps the
+   * other): `consumers` a list (empty: admits nobody) or null (no grant list:
+   * admits every enabled consumer; only with match rules, else DELETE);
+   * `match` a list of rules, or null / [] to remove them. Rules that tie with
+   * another route's are refused by the store (409 route_match_conflict).
+   */
   async putRoute(route: string, input: unknown): Promise<RouteRecord> {
     v.routeName(route);
     const body = v.object(input, 'body');
-    v.onlyFields(body, ['consumers', 'expires'], '');
-    if (!Array.isArray(body.consumers)) throw invalid('consumers', 'is required and must be an array of consumer names');
-    if (body.consumers.length > 10_000) throw invalid('consumers', 'must list at most 10000 names');
-    const names = [...new Set(body.consumers.map((n, i) => v.consumerName(n, `consumers[${i}]`)))].sort();
-    const prior = body.expires === undefined || body.expires === null ? undefined : await this.#read(() => this.#store.getRoute(route));
-    const expires = this.#grantExpiries(body.expires, names, prior?.expires ?? {});
-    const rec: RouteRecord = expires
-      ? { route, consumers: names, expires, updatedAt: this.#iso() }
-      : { route, consumers: names, updatedAt: this.#iso() };
-    // The store checks that every name exists atomically with the write: a
-    // grant for a name not yet created would go to whoever creates it.
+    v.onlyFields(body, ['consumers', 'expires', 'match'], '');
+    if (body.consumers === undefined && body.match === undefined) {
+      throw invalid('consumers', 'is required (or send match to change only the match rules)');
+    }
+    if (body.consumers !== undefined && body.consumers !== null) {
+      if (!Array.isArray(body.consumers)) throw invalid('consumers', 'must be an array of consumer names, or null for no grant list');
+      if (body.consumers.length > 10_000) throw invalid('consumers', 'must list at most 10000 names');
+    }
+    const given = Array.isArray(body.consumers)
+      ? [...new Set(body.consumers.map((n, i) => v.consumerName(n, `consumers[${i}]`)))].sort()
+      : undefined;
+    const match = v.routeMatch(body.match);
+    if (body.consumers === null && body.expires !== undefined && body.expires !== null) {
+      throw invalid('expires', 'needs a consumers list');
+    }
+    const needPrior = body.consumers === undefined || body.match === undefined || (body.expires !== undefined && body.expires !== null);
+    const prior = needPrior ? await this.#read(() => this.#store.getRoute(route)) : undefined;
+    // Grants: given, none (null), or as they are (absent; a new route has none).
+    const open = body.consumers === null || (body.consumers === undefined && (prior === undefined || prior.open === true));
+    const names = open ? [] : (given ?? prior?.consumers ?? []);
+    const expires = open ? undefined : body.consumers === undefined ? prior?.expires : this.#grantExpiries(body.expires, names, prior?.expires ?? {});
+    const rules = match === undefined ? prior?.match : (match ?? undefined);
+    if (open && !rules) {
+      throw invalid(body.consumers === null ? 'consumers' : 'match', 'a route with no grant list needs match rules; DELETE the route to remove it');
+    }
+    const rec: RouteRecord = {
+      route,
+      consumers: names,
+      ...(expires ? { expires } : {}),
+      ...(rules ? { match: rules } : {}),
+      ...(open ? { open: true as const } : {}),
+      updatedAt: this.#iso(),
+    };
+    // The store checks that every name exists, and that the rules tie with no
+    // other route's, atomically with the write: a grant for a name not yet
+    // created would go to whoever creates it.
     await this.#write(() => this.#store.putRoute(rec));
     return rec;
   }
@@ -301,7 +334,7 @@ export class ConsumerService {
   async getRoute(route: string): Promise<RouteRecord> {
     v.routeName(route);
     const rec = await this.#read(() => this.#store.getRoute(route));
-    if (!rec) throw new AdminError('route_not_found', `route "${route}" has no grants`);
+    if (!rec) throw new AdminError('route_not_found', `route "${route}" has no grants and no match rules`);
     return rec;
   }
 
@@ -315,7 +348,7 @@ export class ConsumerService {
   async deleteRoute(route: string): Promise<void> {
     v.routeName(route);
     const existed = await this.#write(() => this.#store.deleteRoute(route));
-    if (!existed) throw new AdminError('route_not_found', `route "${route}" has no grants`);
+    if (!existed) throw new AdminError('route_not_found', `route "${route}" has no grants and no match rules`);
   }
 
   async #require(name: string): Promise<ConsumerRecord> {
@@ -406,6 +439,8 @@ function mapStoreError(err: unknown): unknown {
           : new AdminError('consumer_not_found', `no consumer named "${err.subject}"; create it before granting it a route`, 'consumers');
       case 'version_conflict':
         return new AdminError('store_unavailable', 'the consumer kept changing; try again');
+      case 'route_match_conflict':
+        return new AdminError('route_match_conflict', `${err.detail ?? `the rules tie with route "${err.subject}"`}; make one more specific (a host, a method or a longer path)`, 'match');
     }
   }
   return err;

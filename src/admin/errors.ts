@@ -15,6 +15,7 @@ export const ADMIN_ERRORS = Object.freeze({
   method_not_allowed: 405,
   consumer_exists: 409,
   credential_conflict: 409,
+  route_match_conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   store_unavailable: 503,

@@ -21,7 +21,18 @@ export interface RouteView {
   readonly expires?: Readonly<Record<string, string>>;
   /** Grantees whose grant has expired (they get 403 grant_expired here until renewed or removed). */
   readonly expired: readonly string[];
+  /** Match rules naming this route for requests without `context_extensions.route`. */
+  readonly match?: readonly RouteMatchRuleView[];
+  /** True: no grant list, the route admits every enabled consumer (it exists for its match rules). */
+  readonly open?: true;
   updatedAt: string;
+}
+
+/** One match rule as the API takes and shows it (see docs/admin-api.md). */
+export interface RouteMatchRuleView {
+  readonly hosts?: readonly string[];
+  readonly path?: { readonly exact: string } | { readonly prefix: string } | { readonly template: string };
+  readonly methods?: readonly string[];
 }
 
 /** Every answer other than 2xx. `code` is one of ADMIN_ERRORS (src/admin/errors.ts); `message` never holds a secret. */

@@ -34,6 +34,7 @@ import { identityOf } from './identity.js';
 import { JwtResolver } from './jwt-credential.js';
 import { policyDenial } from './policy.js';
 import type { AuthzRequest } from './request.js';
+import { RouteNaming, type RouteMismatchMode } from './route-naming.js';
 
 export interface AuthorizerOptions {
   replica: ConsumerReplica;
@@ -41,6 +42,8 @@ export interface AuthorizerOptions {
   now?: () => number;
   /** Verified-token cache entries (default 10000; 0 turns the cache off). */
   tokenCacheSize?: number;
+  /** A context_extensions.route the match rules disagree with: wins (default) or is denied (route-naming.ts). */
+  routeMismatch?: RouteMismatchMode;
 }
 
 export class Authorizer {
@@ -51,9 +54,12 @@ export class Authorizer {
   /** Signature verifications made (a cached token makes none); read by tests and metrics. */
   readonly stats: { readonly signatureChecks: number };
 
+  readonly #routes: RouteNaming;
+
   constructor(opts: AuthorizerOptions) {
     this.#replica = opts.replica;
     this.#now = opts.now ?? Date.now;
+    this.#routes = new RouteNaming(opts.replica, opts.routeMismatch);
     this.#keys = new ApiKeyResolver(this.#replica);
     this.#jwts = new JwtResolver({ replica: this.#replica, now: this.#now, tokenCacheSize: opts.tokenCacheSize });
     this.stats = this.#jwts.stats;
@@ -69,12 +75,14 @@ export class Authorizer {
   }
 
   #check(req: AuthzRequest, retry: boolean): Decision | Promise<Decision> {
+    const route = this.#routes.name(req);
+    if (typeof route !== 'string') return route;
     const found = findCredentials(req, this.#replica, this.#keys, this.#jwts);
-    if (!anyPending(found)) return this.#decide(req, found as Resolved[], retry);
-    return Promise.all(found).then((all) => this.#decide(req, all, retry));
+    if (!anyPending(found)) return this.#decide(req, route, found as Resolved[], retry);
+    return Promise.all(found).then((all) => this.#decide(req, route, all, retry));
   }
 
-  #decide(req: AuthzRequest, results: Resolved[], retry: boolean): Decision | Promise<Decision> {
+  #decide(req: AuthzRequest, route: string, results: Resolved[], retry: boolean): Decision | Promise<Decision> {
     const dir = this.#replica;
     let match: Match | undefined;
     let invalid = false;
@@ -104,7 +112,7 @@ export class Authorizer {
       return retry ? this.#check(req, false) : deny('authz_unavailable');
     }
 
-    const refused = policyDenial(match, req, dir, this.#now);
+    const refused = policyDenial(match, route, dir, this.#now);
     if (refused) return refused;
     // Allow only from a replica confirmed in step within MAX_STALENESS_MS.
     if (!dir.isFresh()) return deny('authz_unavailable');

@@ -7,6 +7,7 @@
 /** gRPC status codes used in `CheckResponse.status` (google.rpc.Code). */
 export const GrpcCode = {
   OK: 0,
+  INVALID_ARGUMENT: 3,
   PERMISSION_DENIED: 7,
   UNAVAILABLE: 14,
   UNAUTHENTICATED: 16,
@@ -21,10 +22,12 @@ export type Reason =
   | 'consumer_disabled'
   | 'route_forbidden'
   | 'grant_expired'
+  | 'route_mismatch'
+  | 'path_not_normal'
   | 'authz_unavailable';
 
 export interface ReasonInfo {
-  readonly http: 401 | 403 | 503;
+  readonly http: 400 | 401 | 403 | 503;
   readonly grpc: GrpcCode;
   /** Default client-facing message; never names a consumer or a secret. */
   readonly message: string;
@@ -37,6 +40,10 @@ export const REASONS: Readonly<Record<Reason, ReasonInfo>> = Object.freeze({
   consumer_disabled: { http: 403, grpc: GrpcCode.PERMISSION_DENIED, message: 'The consumer is disabled.' },
   route_forbidden: { http: 403, grpc: GrpcCode.PERMISSION_DENIED, message: 'The consumer is not allowed on this route.' },
   grant_expired: { http: 403, grpc: GrpcCode.PERMISSION_DENIED, message: 'The consumer\'s access to this route has expired.' },
+  // The route named in context_extensions.route is not the one the match rules name (ROUTE_MISMATCH=deny).
+  route_mismatch: { http: 403, grpc: GrpcCode.PERMISSION_DENIED, message: 'The request does not match the route it was sent to.' },
+  // A route would be named from a path (or host) that is not in normal form: refused, never matched loosely.
+  path_not_normal: { http: 400, grpc: GrpcCode.INVALID_ARGUMENT, message: 'The request path is not in normal form.' },
   authz_unavailable: { http: 503, grpc: GrpcCode.UNAVAILABLE, message: 'Authorization is temporarily unavailable.' },
 });
 

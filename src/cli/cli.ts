@@ -6,7 +6,7 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { ApiKeyAuthView, AuditEntryView, AuthView, ConsumerView, JwtAuthView, RouteView } from '../admin/views.js';
+import type { ApiKeyAuthView, AuditEntryView, AuthView, ConsumerView, JwtAuthView, RouteMatchRuleView, RouteView } from '../admin/views.js';
 // jose, config (ioredis, yaml) and tokens are loaded by the commands that use them: every command
 // is a fresh process, and these imports were most of its start-up time.
 
@@ -60,8 +60,14 @@ Commands:
                                           without it long-term (granting again renews or makes it so)
   routes revoke ROUTE NAME...             take consumers off ROUTE (none left: ROUTE admits nobody)
   routes clear ROUTE                      remove ROUTE's grants: it admits every enabled consumer
-  routes show ROUTE                       show a route's grants
-  routes list                             list routes with grants
+  routes match ROUTE [--host H]... [--path P] [--method M]... [--add]
+                                          name ROUTE from requests that carry no route name (Istio):
+                                          H exact or *.suffix; P exact:/p, prefix:/p, template:/p/{id}
+                                          (bare: /p exact, /p/* prefix, {name} template); no --host /
+                                          --method: any. Replaces ROUTE's rules; --add adds this one
+  routes match ROUTE --clear              remove ROUTE's match rules
+  routes show ROUTE                       show a route's grants and match rules
+  routes list                             list routes with grants or match rules
   audit [--limit N] [--cursor C]          admin changes, newest first (who, what, when)
   tokens new NAME [--scope read-only|read-write]
                                           make an admin token (printed once) and its ADMIN_TOKENS_FILE
@@ -126,6 +132,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         ttl: { type: 'string' },
         'private-key': { type: 'string' },
         scope: { type: 'string' },
+        host: { type: 'string', multiple: true },
+        path: { type: 'string' },
+        method: { type: 'string', multiple: true },
+        add: { type: 'boolean', default: false },
+        clear: { type: 'boolean', default: false },
       },
     });
   } catch (err) {
@@ -287,20 +298,44 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       }
       case 'routes clear': {
         const route = one('ROUTE');
-        const cur = await api.callOr404('GET', `routes/${path(route)}`);
-        if (cur) await api.call('DELETE', `routes/${path(route)}`);
+        const cur = (await api.callOr404('GET', `routes/${path(route)}`)) as RouteView | undefined;
+        // A route with match rules keeps them: only its grant list goes.
+        if (cur?.match) await api.call('PUT', `routes/${path(route)}`, { consumers: null });
+        else if (cur) await api.call('DELETE', `routes/${path(route)}`);
         print(describeGrants(route, undefined), { route, cleared: cur !== undefined });
+        return 0;
+      }
+      case 'routes match': {
+        const route = one('ROUTE');
+        const rule = matchRule(o);
+        if (o.clear && (rule || o.add)) throw new UsageError('routes match --clear takes no --host, --path, --method or --add');
+        if (!o.clear && !rule) throw new UsageError('routes match takes --host, --path or --method (or --clear)');
+        const cur = (await api.callOr404('GET', `routes/${path(route)}`)) as RouteView | undefined;
+        if (o.clear) {
+          // A route that exists only for its rules (no grant list) goes with them.
+          if (cur?.open) await api.call('DELETE', `routes/${path(route)}`);
+          else if (cur?.match) await api.call('PUT', `routes/${path(route)}`, { match: null });
+          print(`route ${route} has no match rules: it is named only by context_extensions.route`, { route, cleared: cur?.match !== undefined });
+          return 0;
+        }
+        const match = o.add ? [...(cur?.match ?? []), rule] : [rule];
+        const res = (await api.call('PUT', `routes/${path(route)}`, { match })) as RouteView;
+        print(`${describeGrants(route, res)}\n${describeMatch(res)}`, res);
         return 0;
       }
       case 'routes show': {
         const route = one('ROUTE');
         const res = (await api.callOr404('GET', `routes/${path(route)}`)) as RouteView | undefined;
-        print(describeGrants(route, res), res ?? { route, consumers: null });
+        print(res?.match ? `${describeGrants(route, res)}\n${describeMatch(res)}` : describeGrants(route, res), res ?? { route, consumers: null });
         return 0;
       }
       case 'routes list': {
         const res = (await api.call('GET', 'routes')) as { items: RouteView[] };
-        print(res.items.map((r) => `${r.route}\t${r.consumers.map((n) => grantee(r, n)).join(',')}`).join('\n') || '(no routes with grants)', res);
+        const line = (r: RouteView) => {
+          const grants = r.open ? '(no grants)' : r.consumers.map((n) => grantee(r, n)).join(',');
+          return r.match ? `${r.route}\t${grants}\t${r.match.map(ruleText).join(' | ')}` : `${r.route}\t${grants}`;
+        };
+        print(res.items.map(line).join('\n') || '(no routes with grants)', res);
         return 0;
       }
       case 'audit': {
@@ -355,12 +390,49 @@ interface Consumer extends Omit<ConsumerView, 'auth'> {
 }
 
 /** What a route's grants mean, in words. */
-function describeGrants(route: string, rec: Pick<RouteView, 'consumers' | 'expires' | 'expired'> | undefined): string {
-  if (rec === undefined) return `route ${route} has no grants: it admits every enabled consumer`;
+function describeGrants(route: string, rec: Pick<RouteView, 'consumers' | 'expires' | 'expired' | 'open'> | undefined): string {
+  if (rec === undefined || rec.open) return `route ${route} has no grants: it admits every enabled consumer`;
   if (rec.consumers.length === 0) {
     return `route ${route} admits nobody (its grant list is empty); "routes clear ${route}" opens it to every enabled consumer`;
   }
   return `route ${route} admits: ${rec.consumers.map((n) => grantee(rec, n)).join(', ')}`;
+}
+
+/** The rule `routes match` options describe, or undefined when none was given. */
+function matchRule(o: { host?: string[]; path?: string; method?: string[] }): RouteMatchRuleView | undefined {
+  if (o.host === undefined && o.path === undefined && o.method === undefined) return undefined;
+  const rule: { hosts?: string[]; path?: RouteMatchRuleView['path']; methods?: string[] } = {};
+  if (o.host) rule.hosts = o.host;
+  if (o.method) rule.methods = o.method.map((m) => m.toUpperCase());
+  if (o.path !== undefined) rule.path = pathRule(o.path);
+  return rule;
+}
+
+/** `exact:/p`, `prefix:/p`, `template:/p/{id}`; bare: `/p/*` a prefix, a `{name}` a template, else exact. */
+function pathRule(p: string): NonNullable<RouteMatchRuleView['path']> {
+  const m = /^(exact|prefix|template):(.*)$/.exec(p);
+  if (m) {
+    const text = m[2] as string;
+    return m[1] === 'exact' ? { exact: text } : m[1] === 'prefix' ? { prefix: text } : { template: text };
+  }
+  if (p === '/*') return { prefix: '/' };
+  if (p.endsWith('/*')) return { prefix: p.slice(0, -2) };
+  if (p.includes('{')) return { template: p };
+  return { exact: p };
+}
+
+/** A route's match rules, one line each. */
+function describeMatch(rec: Pick<RouteView, 'match'>): string {
+  if (!rec.match || rec.match.length === 0) return '  no match rules: named only by context_extensions.route';
+  return rec.match.map((r) => `  matches ${ruleText(r)}`).join('\n');
+}
+
+function ruleText(r: RouteMatchRuleView): string {
+  const p = r.path;
+  const path = !p ? 'any path' : 'exact' in p ? `exact ${p.exact}` : 'prefix' in p ? `prefix ${p.prefix}` : `template ${p.template}`;
+  const hosts = r.hosts && r.hosts.length > 0 ? `host ${r.hosts.join(',')}` : 'any host';
+  const methods = r.methods && r.methods.length > 0 ? r.methods.join(',') : 'any method';
+  return `${path}, ${hosts}, ${methods}`;
 }
 
 /** A grantee in words: `alice`, `bob (until 2027-01-31T00:00:00.000Z)`, `carol (expired 2026-…)`. */
@@ -381,7 +453,7 @@ function describeAuth(c: Consumer): string {
   return c.auth.type;
 }
 
-type Opts = Record<string, string | boolean | undefined>;
+type Opts = Record<string, string | string[] | boolean | undefined>;
 
 /** The `auth` object of a JWT consumer from the create options. */
 function jwtAuth(o: Opts): Record<string, unknown> {

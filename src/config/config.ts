@@ -45,6 +45,12 @@ export interface Config {
   /** Processes serving the same ports (node:cluster); more than 1 needs REDIS_URL. */
   readonly workers: number;
   /**
+   * ROUTE_MISMATCH: when a CheckRequest's context_extensions.route differs
+   * from the route the match rules name, `extension` lets the extension win,
+   * `deny` refuses it (403 route_mismatch).
+   */
+  readonly routeMismatch: 'extension' | 'deny';
+  /**
    * Key-encryption keys for secrets at rest (SECRETS_KEK or SECRETS_KEK_FILE),
    * the primary (which seals) first; empty: secrets are stored unencrypted.
    */
@@ -86,6 +92,7 @@ export const ENV_DOC: ReadonlyArray<readonly [string, string, string]> = [
   ['DRAIN_MS', '10000', 'how long SIGTERM waits for in-flight calls'],
   ['LAME_DUCK_MS', '5000', 'after SIGTERM: gRPC health NOT_SERVING and /readyz 503 at once, Checks still answered this long (so Envoy\'s health check moves traffic away), then the drain; 0 drains at once'],
   ['WORKERS', '1', 'processes serving the same ports (node:cluster) on multi-core machines; >1 needs REDIS_URL'],
+  ['ROUTE_MISMATCH', 'extension', 'a CheckRequest whose context_extensions.route is not the route the match rules name: "extension" (it wins) or "deny" (403 route_mismatch)'],
   ['SECRETS_KEK', '(none)', 'key-encryption key for HS256 secrets at rest: 32 bytes, base64 (`openssl rand -base64 32`); its id is derived from its hash'],
   ['SECRETS_KEK_FILE', '(none)', 'file of KEKs, one `<id> <base64 32 bytes>` a line (# comments); the first seals, all open; for rotation. Set this or SECRETS_KEK'],
 ];
@@ -175,6 +182,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const grpcTls = loadGrpcTlsConfig(env, problems);
   const logLevel = str('LOG_LEVEL', 'info');
+  const routeMismatch = str('ROUTE_MISMATCH', 'extension');
+  if (routeMismatch !== 'extension' && routeMismatch !== 'deny') {
+    problems.push(`ROUTE_MISMATCH=${routeMismatch}: must be "extension" (context_extensions.route wins) or "deny" (a disagreement with the match rules is refused)`);
+  }
   if (!LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL=${JSON.stringify(logLevel)}: must be one of ${LEVELS.join(', ')}`);
   const redisKeyPrefix = str('REDIS_KEY_PREFIX', 'cauthz:');
   if (!/^[\x21-\x7e]{1,64}$/.test(redisKeyPrefix)) problems.push('REDIS_KEY_PREFIX: must be 1-64 printable characters without spaces');
@@ -201,6 +212,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     drainMs: int('DRAIN_MS', 10_000, 0, 600_000),
     lameDuckMs: int('LAME_DUCK_MS', 5_000, 0, 600_000),
     workers: int('WORKERS', 1, 1, 64),
+    routeMismatch: routeMismatch === 'deny' ? 'deny' : 'extension',
     secretsKeks: Object.freeze(secretsKeks),
     warnings: Object.freeze(warnings),
   };

@@ -114,6 +114,12 @@ export interface RouteRecord {
   readonly updatedAt: string;
   /** Match rules naming this route for requests without `context_extensions.route` (route-match.ts). */
   readonly match?: readonly RouteMatchRule[];
+  /**
+   * The route has no grant list: it admits every enabled consumer, and the
+   * record exists only for its match rules (`consumers` is then empty).
+   * Absent: `consumers` is the grant list (an empty one admits nobody).
+   */
+  readonly open?: true;
 }
 
 /** `rec` without the grantees `drop` names (their expiries go with them). */

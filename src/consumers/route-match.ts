@@ -135,9 +135,14 @@ function methodsOverlap(a: readonly string[] | undefined, b: readonly string[] |
  * The first conflict between a route's rules and other routes': two rules of
  * the same specificity that a request can match at once (same host, same
  * path rule up to case and parameter names, overlapping methods), which the
- * precedence order could not decide. Returns a message naming both routes.
+ * precedence order could not decide. Returns the other route and a message
+ * naming both routes.
  */
-export function matchConflict(route: string, rules: readonly RouteMatchRule[], others: Iterable<{ route: string; match?: readonly RouteMatchRule[] }>): string | undefined {
+export function matchConflict(
+  route: string,
+  rules: readonly RouteMatchRule[],
+  others: Iterable<{ route: string; match?: readonly RouteMatchRule[] }>,
+): { route: string; message: string } | undefined {
   const mine = atoms(rules);
   if (mine.length === 0) return undefined;
   for (const o of others) {
@@ -148,7 +153,7 @@ export function matchConflict(route: string, rules: readonly RouteMatchRule[], o
         const m = methodsOverlap(a.methods, b.methods);
         if (m === undefined) continue;
         const host = a.host === '' ? 'any host' : a.host.replace(/^exact:/, '').replace(/^wild:/, '*.');
-        return `route "${route}" and route "${o.route}" both match ${host}, ${a.path.replace(':', ' ')}, ${m}`;
+        return { route: o.route, message: `route "${route}" and route "${o.route}" both match ${host}, ${a.path.replace(':', ' ')}, ${m}` };
       }
     }
   }

@@ -130,26 +130,34 @@ export class RouteMatcher {
   }
 
   /**
+   * Whether some rule could name a route on `host` (for some path and
+   * method): rules for any host, for this exact host, or a wildcard covering
+   * it. A host that is not a plain host name counts as covered (lookup
+   * refuses it). Allocates nothing.
+   */
+  coversHost(host: string): boolean {
+    if (this.#anyHost) return true;
+    const hostEnd = hostEndOf(host);
+    if (isBadHost(host, hostEnd)) return true;
+    if (hostEnd === 0) return false;
+    if (this.#exactHosts.size > 0 && this.#exactHosts.get(host, 0, hostEnd)) return true;
+    if (this.#wildHosts.size > 0) {
+      for (let i = 1; i < hostEnd; i++) {
+        if (host.charCodeAt(i) === 46 && this.#wildHosts.get(host, i + 1, hostEnd)) return true;
+      }
+    }
+    return false;
+  }
+
+  /**
    * The route the request belongs to, undefined when no rule matches,
    * CASE_MISMATCH or BAD_HOST when it must be denied. `path` must already be
    * in normal form (pathProblem); its query, if any, is ignored. `host` is
    * `:authority`, with or without a port.
    */
   lookup(host: string, method: string, path: string): RouteLookup {
-    let hostEnd = host.length;
-    for (let i = host.length - 1; i >= 0; i--) {
-      const c = host.charCodeAt(i);
-      if (c === 58) {
-        hostEnd = i;
-        break;
-      }
-      if (c < 48 || c > 57) break;
-    }
-    if (hostEnd > 0 && host.charCodeAt(hostEnd - 1) === 46) return BAD_HOST; // trailing dot
-    for (let i = 0; i < hostEnd; i++) {
-      const c = host.charCodeAt(i);
-      if (c <= 0x20 || c >= 0x7f || (c === 46 && (i === 0 || host.charCodeAt(i - 1) === 46))) return BAD_HOST;
-    }
+    const hostEnd = hostEndOf(host);
+    if (isBadHost(host, hostEnd)) return BAD_HOST;
     let end = path.indexOf('?');
     if (end < 0) end = path.length;
     const s = this.#scratch;
@@ -171,6 +179,26 @@ export class RouteMatcher {
     if (s.caseMismatch) return CASE_MISMATCH;
     return found;
   }
+}
+
+/** Where the host name of `:authority` ends: before a `:port`, else its length. */
+function hostEndOf(host: string): number {
+  for (let i = host.length - 1; i >= 0; i--) {
+    const c = host.charCodeAt(i);
+    if (c === 58) return i;
+    if (c < 48 || c > 57) break;
+  }
+  return host.length;
+}
+
+/** A trailing dot, an empty label, a space, a control or non-ASCII character. */
+function isBadHost(host: string, hostEnd: number): boolean {
+  if (hostEnd > 0 && host.charCodeAt(hostEnd - 1) === 46) return true;
+  for (let i = 0; i < hostEnd; i++) {
+    const c = host.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f || (c === 46 && (i === 0 || host.charCodeAt(i - 1) === 46))) return true;
+  }
+  return false;
 }
 
 /** Lower-case keys looked up by a range of a string, ignoring ASCII case, without slicing it. */

@@ -4,6 +4,7 @@
  * a typo never silently falls back to a default.
  */
 import { invalid } from './errors.js';
+import { routeMatchRules, type RouteMatchRule } from './route-match.js';
 import type { ClaimHeader, CredentialSource, JwtClaimsPolicy, JwtIdentity, KeyGeneration, TokenLocation } from './model.js';
 
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -45,6 +46,18 @@ export function routeName(v: unknown, field = 'route'): string {
     throw invalid(field, 'must be 1-128 characters of A-Z a-z 0-9 . _ : - and start with a letter or digit');
   }
   return v;
+}
+
+/**
+ * A route's `match` field: undefined (absent: keep what the route has), null
+ * (remove its rules) or a list of rules (route-match.ts says what a rule may
+ * hold; an empty list removes them too). Errors name the rule and field, e.g.
+ * `match[1].path.prefix`.
+ */
+export function routeMatch(v: unknown, field = 'match'): readonly RouteMatchRule[] | null | undefined {
+  if (v === undefined || v === null) return v;
+  const rules = routeMatchRules(v, field);
+  return rules.length === 0 ? null : rules;
 }
 
 export function description(v: unknown, field = 'description'): string {

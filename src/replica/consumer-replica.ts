@@ -29,6 +29,8 @@ import {
   type StoredJwk,
   type TokenLocation,
 } from '../consumers/model.js';
+import type { RouteMatchRule } from '../consumers/route-match.js';
+import { RouteMatcher } from '../consumers/route-matcher.js';
 import type { ChangeSet } from '../store/store.js';
 
 /**
@@ -176,6 +178,11 @@ export class ConsumerReplica {
   readonly #routes = new Map<string, ReadonlySet<string>>();
   /** Short-term grants: route → consumer name → expiry (epoch ms); only routes that have any. */
   readonly #grantExpiry = new Map<string, ReadonlyMap<string, number>>();
+  /** Match rules of the routes that have any, as stored (their JSON: a change is a different string). */
+  readonly #routeMatch = new Map<string, { readonly rules: readonly RouteMatchRule[]; readonly json: string }>();
+  #matcher = new RouteMatcher([]);
+  #matchChanged = false;
+  #matcherBuilds = 0;
   /** Credential sources in use, with how many consumers use each. */
   readonly #sources = new Map<string, { readonly key: string; readonly source: CredentialSource; count: number }>();
   #headerNames: string[] = [];
@@ -286,6 +293,20 @@ export class ConsumerReplica {
     return this.#grantExpiry.get(route)?.get(name);
   }
 
+  /**
+   * The compiled match rules of every route the replica holds: names the route
+   * of a request that carries no `context_extensions.route`. Rebuilt once per
+   * applied change set that changed some route's rules, never per request.
+   */
+  get routeMatcher(): RouteMatcher {
+    return this.#matcher;
+  }
+
+  /** How many times the route matcher was compiled (tests prove it is not per request). */
+  get routeMatcherBuilds(): number {
+    return this.#matcherBuilds;
+  }
+
   /** Header names (lower-case) some consumer reads its key from. */
   get headerNames(): readonly string[] {
     return this.#headerNames;
@@ -315,6 +336,10 @@ export class ConsumerReplica {
     this.#jwtCookies = [];
     this.#routes.clear();
     this.#grantExpiry.clear();
+    if (this.#routeMatch.size > 0) {
+      this.#routeMatch.clear();
+      this.#compileMatcher();
+    }
     this.#sources.clear();
     this.#headerNames = [];
     this.#queryNames = [];
@@ -328,6 +353,15 @@ export class ConsumerReplica {
       for (const l of this.#listeners) l(name);
     }
     for (const [route, rec] of changes.routes) this.#setRoute(route, rec);
+    if (this.#matchChanged) this.#compileMatcher();
+  }
+
+  #compileMatcher(): void {
+    const routes: Array<{ route: string; match: readonly RouteMatchRule[] }> = [];
+    for (const [route, m] of this.#routeMatch) routes.push({ route, match: m.rules });
+    this.#matcher = new RouteMatcher(routes);
+    this.#matcherBuilds++;
+    this.#matchChanged = false;
   }
 
   #add(rec: ConsumerRecord): void {
@@ -436,10 +470,20 @@ export class ConsumerReplica {
     return entry.key;
   }
 
-  /** An empty grant list admits nobody; only a deleted grant list opens a route to all. */
+  /**
+   * An empty grant list admits nobody; only a deleted grant list, or a route
+   * record without one (`open`: it exists for its match rules), opens a route to all.
+   */
   #setRoute(route: string, rec: RouteRecord | null): void {
-    if (rec) this.#routes.set(route, new Set(rec.consumers));
+    if (rec && !rec.open) this.#routes.set(route, new Set(rec.consumers));
     else this.#routes.delete(route);
+    const rules = rec?.match && rec.match.length > 0 ? rec.match : undefined;
+    const json = rules ? JSON.stringify(rules) : undefined;
+    if (json !== this.#routeMatch.get(route)?.json) {
+      if (rules && json) this.#routeMatch.set(route, { rules, json });
+      else this.#routeMatch.delete(route);
+      this.#matchChanged = true;
+    }
     const expiry = new Map<string, number>();
     for (const [name, at] of Object.entries(rec?.expires ?? {})) expiry.set(name, Date.parse(at));
     if (expiry.size > 0) this.#grantExpiry.set(route, expiry);

@@ -10,6 +10,7 @@ import { mkdir, open, readFile, rename, stat, statfs, unlink } from 'node:fs/pro
 import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { credentialHashes, withoutGrantees, type ConsumerRecord, type RouteRecord } from '../consumers/model.js';
+import { matchConflict } from '../consumers/route-match.js';
 import {
   AUDIT_MAX_ENTRIES,
   StoreConflictError,
@@ -385,6 +386,9 @@ export class FileStore implements ConsumerStore {
     return this.#write(`r:${rec.route}`, () => {
       const missing = rec.consumers.find((c) => !this.#consumers.has(c));
       if (missing !== undefined) throw new StoreConflictError('consumer_not_found', missing);
+      // Writes run one at a time, so the conflict check and the write are one step.
+      const conflict = rec.match && rec.match.length > 0 ? matchConflict(rec.route, rec.match, this.#routes.values()) : undefined;
+      if (conflict) throw new StoreConflictError('route_match_conflict', conflict.route, conflict.message);
       this.#routes.set(rec.route, rec);
     });
   }

@@ -171,35 +171,52 @@ return 'ok'
 `;
 
 /**
- * Replaces a route's grants, only when every granted consumer exists (a grant
+ * Replaces a route's record, only when every granted consumer exists (a grant
  * for a name not yet created would be inherited by whoever creates it), and
  * adds the route to the grants index `g:<name>` of every granted name. The
  * index may name routes that no longer grant the name (a later put or delete
  * of the route leaves it); readers check the route itself. Answers
  * 'missing:<i>' when the i-th granted name has no consumer.
  *
- * KEYS: route, rev, log, routes, ...consumerKeys (n), ...grantKeys (n)
- * ARGV: entity, channel, route, json, n
+ * Match rules: the route's rules are kept in the hash `matches` (route → JSON)
+ * beside its record, and `matchrev` counts changes to that hash. A caller that
+ * checked its rules for conflicts against the hash as it read it at
+ * `matchrev` = ARGV[7] gets 'retry' when the hash changed since (ARGV[7] '':
+ * the record carries no rules, nothing to check).
+ *
+ * KEYS: route, rev, log, routes, matches, matchrev, ...consumerKeys (n), ...grantKeys (n)
+ * ARGV: entity, channel, route, json, n, matchJson ('' = no rules), expectedMatchRev
  */
 export const PUT_ROUTE = `
+if ARGV[7] ~= '' and (redis.call('GET', KEYS[6]) or '0') ~= ARGV[7] then return 'retry' end
 local n = tonumber(ARGV[5])
 for i = 1, n do
-  if redis.call('EXISTS', KEYS[4 + i]) == 0 then return 'missing:' .. i end
+  if redis.call('EXISTS', KEYS[6 + i]) == 0 then return 'missing:' .. i end
 end
 redis.call('SET', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[4], 0, ARGV[3])
-for i = 1, n do redis.call('SADD', KEYS[4 + n + i], ARGV[3]) end
+for i = 1, n do redis.call('SADD', KEYS[6 + n + i], ARGV[3]) end
+if ARGV[6] ~= '' then
+  if redis.call('HGET', KEYS[5], ARGV[3]) ~= ARGV[6] then
+    redis.call('HSET', KEYS[5], ARGV[3], ARGV[6])
+    redis.call('INCR', KEYS[6])
+  end
+elseif redis.call('HDEL', KEYS[5], ARGV[3]) == 1 then
+  redis.call('INCR', KEYS[6])
+end
 ${BUMP}
 return 'ok'
 `;
 
 /**
- * KEYS: route, rev, log, routes
+ * Deletes a route's record and its match rules.
+ * KEYS: route, rev, log, routes, matches, matchrev
  * ARGV: entity, channel, route
  */
 export const DELETE_ROUTE = `
 if redis.call('DEL', KEYS[1]) == 0 then return 'absent' end
 redis.call('ZREM', KEYS[4], ARGV[3])
+if redis.call('HDEL', KEYS[5], ARGV[3]) == 1 then redis.call('INCR', KEYS[6]) end
 ${BUMP}
 return 'ok'
 `;

@@ -6,6 +6,8 @@
  *   P k:<hash>   name owning a key hash       P routes  sorted set of routes
  *   P r:<route>  route grants (JSON)          P rev     revision counter
  *   P g:<name>   set of routes whose grants name the consumer (grants index)
+ *   P matches    hash: route → its match rules (JSON), for the conflict check on save
+ *   P matchrev   counter of changes to P matches (the conflict check's compare-and-set)
  *   P grants-indexed  present once the upgrade pass built the grants index
  *   P log        sorted set: entity → revision of its last change
  *   P events     pub/sub channel: a revision was written
@@ -29,6 +31,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { RedisOptions } from 'ioredis';
 import { credentialHashes, withoutGrantees, type ConsumerRecord, type RouteRecord } from '../consumers/model.js';
+import { matchConflict, type RouteMatchRule } from '../consumers/route-match.js';
 import { createRedisClient, effectiveKeyPrefix, parseRedisUrl, type RedisClient } from './redis-connection.js';
 import * as scripts from './redis-scripts.js';
 import {
@@ -338,24 +341,46 @@ export class RedisStore implements ConsumerStore {
   async putRoute(rec: RouteRecord): Promise<void> {
     const entity = `r:${rec.route}`;
     const names = rec.consumers;
-    const out = await this.#run(
-      scripts.PUT_ROUTE,
-      [
-        ...this.#head(entity),
-        this.#key('routes'),
-        ...names.map((c) => this.#key(`c:${c}`)),
-        ...names.map((c) => this.#key(`g:${c}`)),
-      ],
-      [entity, this.#channel(), rec.route, JSON.stringify(rec), names.length],
-    );
-    if (out.startsWith('missing:')) throw new StoreConflictError('consumer_not_found', names[Number(out.slice(8)) - 1]);
+    const rules = rec.match && rec.match.length > 0 ? rec.match : undefined;
+    for (let attempt = 0; ; attempt++) {
+      // Rules are checked against every other route's as read at `matchrev`;
+      // the script writes only if no route's rules changed since.
+      const expect = rules ? await this.#checkMatch(rec.route, rules) : '';
+      const out = await this.#run(
+        scripts.PUT_ROUTE,
+        [
+          ...this.#head(entity),
+          this.#key('routes'),
+          this.#key('matches'),
+          this.#key('matchrev'),
+          ...names.map((c) => this.#key(`c:${c}`)),
+          ...names.map((c) => this.#key(`g:${c}`)),
+        ],
+        [entity, this.#channel(), rec.route, JSON.stringify(rec), names.length, rules ? JSON.stringify(rules) : '', expect],
+      );
+      if (out.startsWith('missing:')) throw new StoreConflictError('consumer_not_found', names[Number(out.slice(8)) - 1]);
+      if (out !== 'retry') return;
+      if (attempt >= RETRIES) throw new StoreUnavailableError(new Error('route match rules kept changing during a route write'));
+    }
+  }
+
+  /** Throws route_match_conflict when `rules` tie with another route's; returns the `matchrev` they were checked at. */
+  async #checkMatch(route: string, rules: readonly RouteMatchRule[]): Promise<string> {
+    const res = await this.#call(() => this.#client.multi().get(this.#key('matchrev')).hgetall(this.#key('matches')).exec());
+    const [revReply, allReply] = res ?? [];
+    if (!revReply || !allReply || revReply[0] || allReply[0]) throw new StoreUnavailableError(revReply?.[0] ?? allReply?.[0] ?? new Error('transaction aborted'));
+    const all = allReply[1] as Record<string, string>;
+    const others = Object.entries(all).map(([r, json]) => ({ route: r, match: JSON.parse(json) as RouteMatchRule[] }));
+    const c = matchConflict(route, rules, others);
+    if (c) throw new StoreConflictError('route_match_conflict', c.route, c.message);
+    return (revReply[1] as string | null) ?? '0';
   }
 
   async deleteRoute(route: string): Promise<boolean> {
     const entity = `r:${route}`;
     const out = await this.#run(
       scripts.DELETE_ROUTE,
-      [...this.#head(entity), this.#key('routes')],
+      [...this.#head(entity), this.#key('routes'), this.#key('matches'), this.#key('matchrev')],
       [entity, this.#channel(), route],
     );
     return out === 'ok';

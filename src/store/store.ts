@@ -19,18 +19,22 @@ export type StoreConflictCode =
   | 'consumer_exists'
   | 'credential_conflict'
   | 'consumer_not_found'
-  | 'version_conflict';
+  | 'version_conflict'
+  | 'route_match_conflict';
 
 /** A write refused because of the data (not an outage). */
 export class StoreConflictError extends Error {
   readonly code: StoreConflictCode;
   /** What the refusal is about, when it names one thing (e.g. the unknown consumer a route grant named). */
   readonly subject: string | undefined;
-  constructor(code: StoreConflictCode, subject?: string) {
+  /** What the conflict is, in words safe to show an admin (route_match_conflict says which rules overlap). */
+  readonly detail: string | undefined;
+  constructor(code: StoreConflictCode, subject?: string, detail?: string) {
     super(code);
     this.name = 'StoreConflictError';
     this.code = code;
     this.subject = subject;
+    this.detail = detail;
   }
 }
 
@@ -137,9 +141,13 @@ export interface ConsumerStore {
   listConsumers(limit: number, after?: string): Promise<Page<ConsumerRecord>>;
 
   /**
-   * Replaces a route's grants. Every named consumer must exist at the moment
-   * of the write (checked atomically with it), so a grant can never wait for a
-   * name to be created: throws StoreConflictError('consumer_not_found', name).
+   * Replaces a route's record (grants and match rules). Every named consumer
+   * must exist at the moment of the write (checked atomically with it), so a
+   * grant can never wait for a name to be created: throws
+   * StoreConflictError('consumer_not_found', name). Match rules that tie with
+   * another route's (route-match.ts `matchConflict`) are refused, also
+   * atomically with the write, so no two stored routes ever tie:
+   * StoreConflictError('route_match_conflict', otherRoute, message).
    */
   putRoute(rec: RouteRecord): Promise<void>;
   /** Routes whose grants name `consumer`, in route order. */
@@ -151,7 +159,7 @@ export interface ConsumerStore {
    * index the store keeps for grants. Returns each route it changed.
    */
   pruneDanglingGrants(): Promise<Array<{ before: RouteRecord; after: RouteRecord }>>;
-  /** Returns false when the route had no grants. */
+  /** Removes a route's record (grants and match rules). Returns false when there was none. */
   deleteRoute(route: string): Promise<boolean>;
   getRoute(route: string): Promise<RouteRecord | undefined>;
   listRoutes(limit: number, after?: string): Promise<Page<RouteRecord>>;

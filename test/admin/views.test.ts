@@ -30,7 +30,7 @@ const JWT_AUTH: Record<keyof JwtAuthView, true> = {
   claimsToHeaders: true,
 };
 const JWT_KEY: Record<keyof JwtKeyView, true> = { kid: true, kty: true, alg: true, crv: true, createdAt: true };
-const ROUTE: Record<keyof RouteView, true> = { route: true, consumers: true, expires: true, expired: true, updatedAt: true };
+const ROUTE: Record<keyof RouteView, true> = { route: true, consumers: true, expires: true, expired: true, match: true, open: true, updatedAt: true };
 const PAGE: Record<keyof Page<unknown>, true> = { items: true, nextCursor: true };
 
 /** The answer as a client receives it. */
@@ -47,8 +47,13 @@ describe('view types', () => {
     expect(keysOf(alice.auth)).toEqual(fields(API_KEY_AUTH));
     expect(alice.auth.type === 'api-key' && alice.auth.keys.map(keysOf)).toEqual([fields(API_KEY)]);
 
-    const route: RouteView = service.routeView(await service.putRoute('chat', { consumers: ['alice'], expires: { alice: '2099-01-01T00:00:00Z' } }));
-    expect(keysOf(route)).toEqual(fields(ROUTE));
+    const route: RouteView = service.routeView(
+      await service.putRoute('chat', { consumers: ['alice'], expires: { alice: '2099-01-01T00:00:00Z' }, match: [{ path: { prefix: '/chat' } }] }),
+    );
+    // `open` (no grant list) and `expires` (short-term grants) never come together.
+    const open: RouteView = service.routeView(await service.putRoute('docs', { consumers: null, match: [{ path: { prefix: '/docs' } }] }));
+    expect([...new Set([...keysOf(route), ...keysOf(open)])].sort()).toEqual(fields(ROUTE));
+    expect(keysOf(open)).not.toContain('expires');
     const page = await service.listRoutes(null, null);
     const routes: Page<RouteView> = { ...page, items: page.items.map((r) => service.routeView(r)) };
     expect(keysOf(routes)).toEqual(fields(PAGE));

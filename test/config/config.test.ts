@@ -45,6 +45,7 @@ describe('defaults', () => {
       adminTokens: [],
       redisTlsCa: undefined,
       workers: 1,
+      routeMismatch: 'extension',
       secretsKeks: [],
       warnings: [],
     });
@@ -75,6 +76,7 @@ describe('defaults', () => {
       MAX_STALENESS_MS: '250',
       DRAIN_MS: '0',
       LAME_DUCK_MS: '0',
+      ROUTE_MISMATCH: 'deny',
     });
     expect(c).toEqual({
       grpcHost: '127.0.0.1',
@@ -95,6 +97,7 @@ describe('defaults', () => {
       adminTokens: [{ name: 'admin', scope: 'read-write', sha256: createHash('sha256').update('x'.repeat(16)).digest('hex') }],
       redisTlsCa: undefined,
       workers: 1,
+      routeMismatch: 'deny',
       secretsKeks: [],
       warnings: [],
     });
@@ -108,6 +111,11 @@ describe('defaults', () => {
     }).toThrow(TypeError);
   });
 
+  it('ROUTE_MISMATCH is "extension" or "deny", anything else is named with the fix', () => {
+    expect(() => loadConfig({ ROUTE_MISMATCH: 'strict' })).toThrow(/ROUTE_MISMATCH=strict: must be "extension"/);
+    expect(loadConfig({ ROUTE_MISMATCH: 'deny' }).routeMismatch).toBe('deny');
+  });
+
   it('ENV_DOC lists every variable config.ts reads, and the README configuration table lists every ENV_DOC variable', () => {
     const source = readFileSync(new URL('../../src/config/config.ts', import.meta.url), 'utf8');
     const read = new Set([...source.matchAll(/\b(?:str|port|int|host)\('([A-Z_]+)'|env\.([A-Z_]+)/g)].map((m) => m[1] ?? m[2]));
@@ -118,7 +126,7 @@ describe('defaults', () => {
     expect(ENV_DOC.map(([n]) => n).sort()).toEqual(
       ['ADMIN_HOST', 'ADMIN_PORT', 'ADMIN_TOKEN', 'ADMIN_TOKENS_FILE', 'DATA_FILE', 'DRAIN_MS', 'GRPC_HOST', 'GRPC_PORT',
         'GRPC_TLS_CERT_FILE', 'GRPC_TLS_KEY_FILE', 'GRPC_TLS_CLIENT_CA_FILE', 'GRPC_TLS_RELOAD_MS',
-        'LAME_DUCK_MS', 'LOG_LEVEL', 'MAX_STALENESS_MS', 'REDIS_KEY_PREFIX', 'REDIS_TLS_CA_FILE', 'REDIS_URL', 'SYNC_INTERVAL_MS', 'WORKERS',
+        'LAME_DUCK_MS', 'LOG_LEVEL', 'MAX_STALENESS_MS', 'REDIS_KEY_PREFIX', 'REDIS_TLS_CA_FILE', 'REDIS_URL', 'ROUTE_MISMATCH', 'SYNC_INTERVAL_MS', 'WORKERS',
         'SECRETS_KEK', 'SECRETS_KEK_FILE'].sort(),
     );
   });

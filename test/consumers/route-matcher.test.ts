@@ -59,7 +59,9 @@ describe('pathProblem: every trick is refused', () => {
 
 describe('matchConflict', () => {
   it('refuses same-specificity overlapping rules, naming both routes', () => {
-    const msg = matchConflict('b', routeMatchRules([{ path: { template: '/v1/orders/{x}' } }]), routes);
+    const c = matchConflict('b', routeMatchRules([{ path: { template: '/v1/orders/{x}' } }]), routes);
+    expect(c?.route).toBe('order');
+    const msg = c?.message;
     expect(msg).toContain('"b"');
     expect(msg).toContain('"order"');
     expect(matchConflict('b', routeMatchRules([{ path: { template: '/v1/orders/{x}' }, methods: ['PUT'] }]), routes)).toBeUndefined();

@@ -198,6 +198,13 @@ describe('envoy.yaml wires ext_authz the way the contract needs', () => {
     expect(cfg.http_service).toBeUndefined();
   });
 
+  it('normalises the path before routing and ext_authz (route match rules see what the upstream gets)', () => {
+    const hcm = httpConnectionManager(envoy);
+    expect(hcm.normalize_path).toBe(true);
+    expect(hcm.merge_slashes).toBe(true);
+    expect(['UNESCAPE_AND_REDIRECT', 'REJECT_REQUEST']).toContain(hcm.path_with_escaped_slashes_action);
+  });
+
   it('runs ext_authz before the router, and the router last', () => {
     const names: string[] = httpConnectionManager(envoy).http_filters.map((f: any) => f.name);
     expect(names.at(-1)).toBe('envoy.filters.http.router');

@@ -117,6 +117,11 @@ describe('Istio', () => {
     expect(p.envoyExtAuthzGrpc.statusOnError).toBe('503');
   });
 
+  it('keeps paths normalised the way route match rules need: normalize_path and merge_slashes, never NONE', () => {
+    const norm = only('IstioOperator').spec.meshConfig.pathNormalization?.normalization;
+    expect(['MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES']).toContain(norm);
+  });
+
   it('the AuthorizationPolicy is CUSTOM and names that provider', () => {
     const provider = only('IstioOperator').spec.meshConfig.extensionProviders[0].name;
     const pol = only('AuthorizationPolicy');

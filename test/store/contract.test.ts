@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ApiKeyRecord, ConsumerRecord, RouteRecord } from '../../src/consumers/model.js';
+import { routeMatchRules } from '../../src/consumers/route-match.js';
 import { FileStore } from '../../src/store/file-store.js';
 import { RedisStore } from '../../src/store/redis-store.js';
 import { StoreConflictError, type ConsumerStore } from '../../src/store/store.js';
@@ -387,6 +388,46 @@ function storeContract(label: string, opts: { reopenable: boolean; plantable?: b
       await s.putRoute(route('chat', ['alice']));
       expect(await s.routesGranting('alice')).toEqual([route('chat', ['alice'])]);
       expect(await s.routesGranting('ghost')).toEqual([]);
+    });
+
+    it('putRoute keeps match rules and `open`; tying rules are refused (route_match_conflict naming the other route), nothing written', async () => {
+      await s.createConsumer(consumer('alice'));
+      const orders: RouteRecord = { ...route('orders', ['alice']), match: routeMatchRules([{ hosts: ['api.example.com'], path: { prefix: '/orders' } }]) };
+      const docs: RouteRecord = { ...route('docs', []), open: true, match: routeMatchRules([{ path: { template: '/docs/{page}' }, methods: ['GET'] }]) };
+      await s.putRoute(orders);
+      await s.putRoute(docs);
+      expect(await s.getRoute('orders')).toEqual(orders);
+      expect(await s.getRoute('docs')).toEqual(docs);
+      const { rev } = await s.changesSince(0);
+      const tie: RouteRecord = { ...route('orders2', []), open: true, match: routeMatchRules([{ hosts: ['api.example.com'], path: { prefix: '/Orders' } }]) };
+      const err = await s.putRoute(tie).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StoreConflictError);
+      expect((err as StoreConflictError).code).toBe('route_match_conflict');
+      expect((err as StoreConflictError).subject).toBe('orders');
+      expect((err as StoreConflictError).detail).toContain('"orders2"');
+      expect(await s.getRoute('orders2')).toBeUndefined();
+      expect((await s.changesSince(rev)).rev).toBe(rev);
+      // The same rules with a method, or on another host, do not tie; a route re-saved with its own rules does not tie with itself.
+      await s.putRoute({ ...tie, match: routeMatchRules([{ hosts: ['api.example.com'], path: { prefix: '/orders' }, methods: ['POST'] }]) });
+      await s.putRoute({ ...orders, consumers: [] });
+      // Once a route's rules are gone (cleared or deleted), another route may take them.
+      await s.putRoute(route('orders', ['alice']));
+      await s.putRoute({ ...tie, match: orders.match });
+      expect(await conflict(s.putRoute({ ...docs, route: 'docs2' }))).toBe('route_match_conflict');
+      expect(await s.deleteRoute('docs')).toBe(true);
+      await s.putRoute({ ...docs, route: 'docs2' });
+      expect((await s.changesSince(0)).routes.get('docs2')).toEqual({ ...docs, route: 'docs2' });
+    });
+
+    it('RACE: 10 concurrent puts of tying rules on 10 routes: exactly one wins, the rest get route_match_conflict', async () => {
+      const rules = routeMatchRules([{ path: { exact: '/same' } }]);
+      const results = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, i) => s.putRoute({ ...route(`r${i}`, []), open: true, match: rules })),
+      );
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      const codes = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as StoreConflictError).code] : []));
+      expect(codes).toEqual(Array(9).fill('route_match_conflict'));
+      expect((await s.listRoutes(100)).items).toHaveLength(1);
     });
 
     it('deleteConsumer removes it from every grant in the same write; a last grant leaves an empty list', async () => {
