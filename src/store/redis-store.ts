@@ -6,6 +6,8 @@
  *   P k:<hash>   name owning a key hash       P routes  sorted set of routes
  *   P r:<route>  route grants (JSON)          P rev     revision counter
  *   P g:<name>   set of routes whose grants name the consumer (grants index)
+ *   P q:<name>   the consumer's Check-only record (check-record.ts), stamped with its revision
+ *   P layout     the layout version (2: every consumer has its q:); P layout-lock  the upgrader's lock
  *   P grants-indexed  present once the upgrade pass built the grants index
  *   P log        sorted set: entity → revision of its last change
  *   P events     pub/sub channel: a revision was written
@@ -28,6 +30,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { RedisOptions } from 'ioredis';
+import { checkRecordTail, parseCheckRecord, toCheckRecord, type CheckRecord } from '../consumers/check-record.js';
 import { credentialHashes, withoutGrantees, type ConsumerRecord, type RouteRecord } from '../consumers/model.js';
 import { createRedisClient, effectiveKeyPrefix, parseRedisUrl, type RedisClient } from './redis-connection.js';
 import * as scripts from './redis-scripts.js';
@@ -59,6 +62,30 @@ export interface RedisStoreOptions {
   writeTimeoutMs?: number;
   /** Extra ioredis options (tests shorten retry delays). */
   redis?: RedisOptions;
+}
+
+/**
+ * The store layout this release writes (key `layout`): 2 = every consumer has
+ * its Check-only record `q:<name>`. No key: the previous layout (full records
+ * only), which `upgradeLayout` brings up to date in place.
+ */
+export const LAYOUT_VERSION = 2;
+
+/** What `upgradeLayout` did. */
+export interface LayoutUpgrade {
+  /** `current`: nothing to do; `upgraded`: this call did it; `busy`: another instance holds the upgrade lock. */
+  state: 'current' | 'upgraded' | 'busy';
+  /** Check records written by this call. */
+  written: number;
+}
+
+export interface LayoutUpgradeOptions {
+  /** How long the lock outlives its holder's last renewal (ms; default 5000). Renewed every third of it. */
+  lockTtlMs?: number;
+  /** Change-log entries per step (default 2000). */
+  batch?: number;
+  /** Told after each step: entries looked at so far, check records written so far. */
+  progress?: (seen: number, written: number) => void;
 }
 
 /** Tombstones the pruner looks at per script call (each call is one atomic step in Redis). */
@@ -194,8 +221,8 @@ export class RedisStore implements ConsumerStore {
     const hashKeys = credentialHashes(rec).map((h) => this.#key(`k:${h}`));
     await this.#run(
       scripts.CREATE_CONSUMER,
-      [...this.#head(entity), this.#key('names'), ...hashKeys],
-      [entity, this.#channel(), rec.name, JSON.stringify(rec)],
+      [...this.#head(entity), this.#key('names'), this.#key(`q:${rec.name}`), ...hashKeys],
+      [entity, this.#channel(), rec.name, JSON.stringify(rec), checkRecordTail(rec)],
     );
   }
 
@@ -210,8 +237,8 @@ export class RedisStore implements ConsumerStore {
     const entity = `c:${rec.name}`;
     await this.#run(
       scripts.REPLACE_CONSUMER,
-      [...this.#head(entity), ...added, ...removed],
-      [entity, this.#channel(), rec.name, JSON.stringify(rec), cur.version, added.length],
+      [...this.#head(entity), this.#key(`q:${rec.name}`), ...added, ...removed],
+      [entity, this.#channel(), rec.name, JSON.stringify(rec), cur.version, added.length, checkRecordTail(rec)],
     );
   }
 
@@ -240,6 +267,7 @@ export class RedisStore implements ConsumerStore {
           ...this.#head(entity),
           this.#key('names'),
           this.#key(`g:${name}`),
+          this.#key(`q:${name}`),
           ...hashKeys,
           ...routes.map((r) => this.#key(`r:${r.route}`)),
         ],
@@ -384,6 +412,61 @@ export class RedisStore implements ConsumerStore {
   }
 
   async changesSince(rev: number, limit = 10_000, token?: string): Promise<ChangeSet> {
+    const { set, entities } = await this.#readLog(rev, limit, token);
+    if (entities.length > 0) {
+      const values = await this.#call(() => this.#client.mget(...entities.map((e) => this.#key(e))));
+      entities.forEach((entity, i) => {
+        const json = values[i];
+        const id = entity.slice(2);
+        if (entity.startsWith('c:')) set.consumers.set(id, json ? (JSON.parse(json) as ConsumerRecord) : null);
+        else set.routes.set(id, json ? (JSON.parse(json) as RouteRecord) : null);
+      });
+    }
+    return set;
+  }
+
+  /**
+   * Reads each changed consumer's check record `q:<name>` instead of its full
+   * record. A check record is taken only when its revision is not older than
+   * the consumer's change-log entry; otherwise (absent: data of the previous
+   * layout, not upgraded yet; older: written by a previous release that does
+   * not know check records) the full record is read and converted, so the set
+   * is always complete and current whatever the layout.
+   */
+  async checkChangesSince(rev: number, limit = 10_000, token?: string): Promise<ChangeSet<CheckRecord>> {
+    const { set: base, entities, revisions } = await this.#readLog(rev, limit, token);
+    const set = base as unknown as ChangeSet<CheckRecord>;
+    if (entities.length === 0) return set;
+    const keys = entities.map((e) => this.#key(e.startsWith('c:') ? `q:${e.slice(2)}` : e));
+    const values = await this.#call(() => this.#client.mget(...keys));
+    const fallback: string[] = [];
+    for (let i = 0; i < entities.length; i++) {
+      const entity = entities[i] as string;
+      const text = values[i];
+      const id = entity.slice(2);
+      if (entity.startsWith('r:')) {
+        set.routes.set(id, text ? (JSON.parse(text) as RouteRecord) : null);
+        continue;
+      }
+      const check = text ? parseCheckRecord(text) : undefined;
+      if (check && check[0] >= (revisions[i] as number)) set.consumers.set(id, check);
+      else {
+        set.consumers.set(id, null); // keeps the set's order; replaced below
+        fallback.push(id);
+      }
+    }
+    if (fallback.length > 0) {
+      const full = await this.#call(() => this.#client.mget(...fallback.map((n) => this.#key(`c:${n}`))));
+      fallback.forEach((name, i) => {
+        const json = full[i];
+        set.consumers.set(name, json ? toCheckRecord(JSON.parse(json) as ConsumerRecord) : null);
+      });
+    }
+    return set;
+  }
+
+  /** The change log after `rev`: the set's head (no entities yet), the entities and their revisions. */
+  async #readLog(rev: number, limit: number, token: string | undefined): Promise<{ set: ChangeSet; entities: string[]; revisions: number[] }> {
     const keys = [this.#key('epoch'), this.#key('rev'), this.#key('log'), this.#key('hist'), this.#key('logpruned')];
     type Reply = [string | null, number, number, string | null, string | null, number, string[]];
     const read = () => this.#client.eval(scripts.CHANGES, keys.length, ...keys, rev, limit) as Promise<Reply>;
@@ -408,20 +491,100 @@ export class RedisStore implements ConsumerStore {
     };
     const end = more === 1 ? Number(flat[flat.length - 1]) : head;
     if (atEnd !== null) set.token = atEnd;
-    if (flat.length > 0) {
-      const entities: string[] = [];
-      for (let i = 0; i < flat.length; i += 2) entities.push(flat[i] as string);
-      const values = await this.#call(() => this.#client.mget(...entities.map((e) => this.#key(e))));
-      entities.forEach((entity, i) => {
-        const json = values[i];
-        const id = entity.slice(2);
-        if (entity.startsWith('c:')) set.consumers.set(id, json ? (JSON.parse(json) as ConsumerRecord) : null);
-        else set.routes.set(id, json ? (JSON.parse(json) as RouteRecord) : null);
-      });
+    const entities: string[] = [];
+    const revisions: number[] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      entities.push(flat[i] as string);
+      revisions.push(Number(flat[i + 1]));
     }
     // Everything up to the head was read (or up to the batch's last entry).
     if (!set.diverged) set.rev = Math.max(rev, end);
-    return set;
+    return { set, entities, revisions };
+  }
+
+  /** The layout version of the data (1 when no `layout` key: the previous layout). */
+  async layoutVersion(): Promise<number> {
+    const v = await this.#call(() => this.#client.get(this.#key('layout')));
+    return v === null ? 1 : Number(v);
+  }
+
+  /**
+   * Upgrades the data in place to LAYOUT_VERSION: writes the check record of
+   * every consumer that lacks a current one, then sets the version. One
+   * instance does it, under a lock (`SET NX PX`, renewed while it works; every
+   * write is fenced by it in Lua, so an upgrader that lost the lock writes
+   * nothing more); the others get `busy` and ask again later (meanwhile they
+   * read full records where check records are missing, see
+   * checkChangesSince). Idempotent: an upgrade killed half-way is finished by
+   * the next holder, which skips what is already current. Each check record
+   * is written only if its consumer is unchanged since it was read (its
+   * change-log entry has the revision read), so no write is ever undone.
+   */
+  async upgradeLayout(opts: LayoutUpgradeOptions = {}): Promise<LayoutUpgrade> {
+    if ((await this.layoutVersion()) >= LAYOUT_VERSION) return { state: 'current', written: 0 };
+    const ttl = opts.lockTtlMs ?? 5000;
+    const batch = opts.batch ?? 2000;
+    const lock = this.#key('layout-lock');
+    const token = randomUUID();
+    const got = await this.#call(() => this.#client.set(lock, token, 'PX', ttl, 'NX'));
+    if (got !== 'OK') return { state: 'busy', written: 0 };
+    let lost = false;
+    const renew = setInterval(() => {
+      this.#client.eval(scripts.RENEW_LOCK, 1, lock, token, ttl).then(
+        (ok) => {
+          if (ok !== 1) lost = true;
+        },
+        () => {}, // the next fenced write tells whether the lock is still held
+      );
+    }, Math.max(50, Math.floor(ttl / 3)));
+    renew.unref();
+    const lostLock = () => new StoreUnavailableError(new Error('the layout upgrade lock was lost (the store was unreachable longer than its lifetime)'));
+    try {
+      let written = 0;
+      let seen = 0;
+      for (let rev = 0, more = true; more; ) {
+        if (lost) throw lostLock();
+        const { set, entities, revisions } = await this.#readLog(rev, batch, undefined);
+        more = set.more;
+        rev = set.rev;
+        seen += entities.length;
+        const names: string[] = [];
+        const at: string[] = [];
+        entities.forEach((e, i) => {
+          if (!e.startsWith('c:')) return;
+          names.push(e.slice(2));
+          at.push(String(revisions[i]));
+        });
+        if (names.length === 0) continue;
+        const values = await this.#call(() =>
+          this.#client.mget(...names.map((n) => this.#key(`c:${n}`)), ...names.map((n) => this.#key(`q:${n}`))),
+        );
+        const keys: string[] = [];
+        const args: string[] = [];
+        names.forEach((name, i) => {
+          const json = values[i];
+          if (!json) return; // deleted: nothing to write
+          const q = values[names.length + i];
+          const current = q ? parseCheckRecord(q) : undefined;
+          if (current && current[0] >= Number(at[i])) return; // already written by this release
+          keys.push(this.#key(`q:${name}`));
+          args.push(`c:${name}`, at[i] as string, checkRecordTail(JSON.parse(json) as ConsumerRecord));
+        });
+        if (keys.length > 0) {
+          const n = (await this.#call(() =>
+            this.#client.eval(scripts.UPGRADE_CHECKS, keys.length + 2, lock, this.#key('log'), ...keys, token, keys.length, ...args),
+          )) as number;
+          if (n < 0) throw lostLock();
+          written += n;
+        }
+        opts.progress?.(seen, written);
+      }
+      const done = await this.#call(() => this.#client.eval(scripts.FINISH_UPGRADE, 2, lock, this.#key('layout'), token, LAYOUT_VERSION));
+      if (done !== 1) throw lostLock();
+      return { state: 'upgraded', written };
+    } finally {
+      clearInterval(renew);
+    }
   }
 
   async pruneChangeLog(upTo: number): Promise<number> {
