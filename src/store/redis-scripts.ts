@@ -32,7 +32,8 @@ redis.call('PUBLISH', ARGV[2], rev)
 `;
 
 /**
- * The read behind changesSince, atomic and read-only (it runs during CLIENT
+ * The read behind changesSince and checkChangesSince (the caller reads the
+ * records, full or check records, with MGET), atomic and read-only (it runs during CLIENT
  * PAUSE WRITE). Returns {epoch, head revision, pruned-up-to revision, name of
  * the write at `since`, name of the write at the set's end revision, more
  * (0/1), [entity, revision, …]}.
