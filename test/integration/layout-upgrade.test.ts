@@ -102,7 +102,7 @@ describe('store layout upgrade', () => {
     const sample = [0, 1, 2, ...Array.from({ length: 200 }, (_, j) => 3 + Math.floor((j * (N - 3)) / 200))];
     try {
       const [a, b] = await Promise.all([start(), start()]);
-      const upgrading = (s: Service) => s.out().includes('upgrading the store layout');
+      const upgrading = (s: Service) => s.out().includes('upgrading the store layout: writing');
       await until(() => upgrading(a) || upgrading(b), 30_000, 5);
       const upgrader = upgrading(a) ? a : b;
       const other = upgrader === a ? b : a;
@@ -131,7 +131,7 @@ describe('store layout upgrade', () => {
       const c = await start();
       await c.ready(60_000);
       await answersAsBefore(c, sample, token);
-      expect(c.out()).not.toContain('upgrading the store layout');
+      expect(c.out()).not.toContain('upgrading the store layout: writing');
     } finally {
       admin.disconnect();
     }
