@@ -18,7 +18,7 @@ import { instrumentStore } from './metrics/store-metrics.js';
 import { ConsumerReplica } from './replica/consumer-replica.js';
 import { FileStore } from './store/file-store.js';
 import { parseRedisUrl } from './store/redis-connection.js';
-import { RedisStore } from './store/redis-store.js';
+import { LAYOUT_VERSION, RedisStore } from './store/redis-store.js';
 import { Replicator } from './replica/replicator.js';
 import { Keyring } from './consumers/secret-seal.js';
 import { SealedStore, type SealStatus } from './store/sealed-store.js';
@@ -85,6 +85,8 @@ export class App {
   readonly telemetry: CheckTelemetry;
   readonly auditor: Auditor;
   readonly #sealed: SealedStore;
+  /** The Redis store, whose layout this instance upgrades at start (the file store has no layouts). */
+  readonly #redis: RedisStore | undefined;
   readonly #grpc: GrpcServer;
   readonly #admin: AdminServer;
   /** Why the store refuses writes (the file store's `fault`); undefined when it takes them. */
@@ -116,6 +118,7 @@ export class App {
     });
     store.on('down', () => this.metrics.storeDown());
     this.#storeFault = inner instanceof FileStore ? () => inner.fault : () => undefined;
+    this.#redis = inner instanceof RedisStore ? inner : undefined;
     this.store = instrumentStore(store, this.metrics.storeOp);
     this.replicator = new Replicator({
       store: this.store,
@@ -223,10 +226,48 @@ export class App {
     }
   }
 
+  /**
+   * Layout upgrade, once per data set (see RedisStore.upgradeLayout): the
+   * instance that takes the lock writes every consumer's check record; the
+   * others ask again every second until the version is set, and take over
+   * if the upgrader dies (its lock expires). Nobody waits for it: until it is
+   * done, the replica reads full records where check records are missing.
+   */
+  async #upgradeLayout(): Promise<void> {
+    const redis = this.#redis;
+    if (!redis) return;
+    let waiting = false;
+    for (let delay = 200; !this.#draining; ) {
+      try {
+        const started = performance.now();
+        let told = -1;
+        const r = await redis.upgradeLayout({
+          progress: (seen, written) => {
+            if (told < 0) this.logger.info({ to: LAYOUT_VERSION }, "upgrading the store layout: writing each consumer's check record");
+            else if (seen - told < 100_000) return;
+            else this.logger.info({ seen, written }, 'store layout upgrade in progress');
+            told = seen;
+          },
+        });
+        if (r.state === 'upgraded') {
+          this.logger[r.written > 0 ? 'info' : 'debug']({ to: LAYOUT_VERSION, written: r.written, ms: Math.round(performance.now() - started) }, 'store layout upgraded');
+        }
+        if (r.state !== 'busy') return;
+        if (!waiting) this.logger.info('another instance is upgrading the store layout; this one reads full records meanwhile');
+        waiting = true;
+        await new Promise((res) => setTimeout(res, 1000).unref());
+      } catch (err) {
+        this.logger.warn({ err: String(err) }, 'store layout upgrade interrupted; it is tried again');
+        await new Promise((res) => setTimeout(res, delay).unref());
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  }
+
   /** Starts syncing and both servers; gRPC health turns SERVING once the replica is warm. */
   async start(): Promise<Ports> {
     this.replicator.start();
-    this.upkeep = this.#pruneGrants();
+    this.upkeep = Promise.all([this.#pruneGrants(), this.#upgradeLayout()]).then(() => undefined);
     const c = this.config;
     const grpc = await this.#grpc.listen(c.grpcHost, c.grpcPort).catch((err: unknown) => {
       throw listenError('GRPC_PORT', c.grpcHost, c.grpcPort, err);

@@ -1,16 +1,21 @@
 /**
- * Seeds Redis with API-key consumers fast, writing records in the RedisStore's
- * own layout (see src/store/redis-store.ts) with pipelined batches instead of
- * one Lua script per consumer: c:<name> (record JSON), k:<hash> → name,
- * names (sorted set), log (entity → revision), rev. The service then loads
- * them exactly as it would load consumers created through the admin API.
+ * Seeds Redis with consumers fast, writing records in the RedisStore's own
+ * layout (see src/store/redis-store.ts) with pipelined batches instead of one
+ * Lua script per consumer: c:<name> (record JSON), q:<name> (its check
+ * record, stamped with its revision), k:<hash> → name, names (sorted set),
+ * log (entity → revision), rev, layout. The service then loads them exactly
+ * as it would load consumers created through the admin API. With layout 1
+ * (the previous release's) there are no q: records and no layout key: what
+ * an upgrade starts from.
  *
  * Consumer i is `bench-<i>` with the deterministic system-format key
  * `benchKey(i)`; the key hashes are SHA-256 like every stored key.
  */
 import { Redis } from 'ioredis';
 import { hashKey, keyHint, SYSTEM_KEY_LENGTH, SYSTEM_KEY_PREFIX } from '../../src/consumers/api-keys.js';
+import { checkRecordTail } from '../../src/consumers/check-record.js';
 import { credentialHashes, type ConsumerRecord } from '../../src/consumers/model.js';
+import { LAYOUT_VERSION } from '../../src/store/redis-store.js';
 import { crc32 } from 'node:zlib';
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -66,14 +71,30 @@ export function benchRecord(i: number, key: string): ConsumerRecord {
   };
 }
 
+/** Which store layout a seed writes: the current one (with check records) or the previous one. */
+export type SeedLayout = 1 | typeof LAYOUT_VERSION;
+
 /**
  * Adds consumers [from, to) to the store under `prefix`. Returns the time taken.
  */
-export async function seedConsumers(url: string, from: number, to: number, prefix = 'cauthz:'): Promise<number> {
+export async function seedConsumers(url: string, from: number, to: number, prefix = 'cauthz:', layout: SeedLayout = LAYOUT_VERSION): Promise<number> {
+  return seedRecords(url, from, to, (i) => benchRecord(i, benchKey(i)), prefix, layout);
+}
+
+/** Writes `make(i)` for i in [from, to) in the given layout. Returns the time taken (ms). */
+export async function seedRecords(
+  url: string,
+  from: number,
+  to: number,
+  make: (i: number) => ConsumerRecord,
+  prefix = 'cauthz:',
+  layout: SeedLayout = LAYOUT_VERSION,
+): Promise<number> {
   const started = Date.now();
   const redis = new Redis(url, { maxRetriesPerRequest: 1 });
   try {
     let rev = Number((await redis.get(`${prefix}rev`)) ?? 0);
+    if (layout === 1 && rev === 0) await redis.del(`${prefix}layout`);
     const BATCH = 5000;
     for (let start = from; start < to; start += BATCH) {
       const end = Math.min(to, start + BATCH);
@@ -81,14 +102,16 @@ export async function seedConsumers(url: string, from: number, to: number, prefi
       const names: (string | number)[] = [];
       const log: (string | number)[] = [];
       for (let i = start; i < end; i++) {
-        const rec = benchRecord(i, benchKey(i));
+        const rec = make(i);
         kv.push(`${prefix}c:${rec.name}`, JSON.stringify(rec));
         for (const h of credentialHashes(rec)) kv.push(`${prefix}k:${h}`, rec.name);
         names.push(0, rec.name);
         log.push(++rev, `c:${rec.name}`);
+        if (layout !== 1) kv.push(`${prefix}q:${rec.name}`, `[${rev},${checkRecordTail(rec)}`);
       }
       await redis.pipeline().mset(...kv).zadd(`${prefix}names`, ...names).zadd(`${prefix}log`, ...log).set(`${prefix}rev`, rev).exec();
     }
+    if (layout !== 1) await redis.set(`${prefix}layout`, String(layout));
     await redis.publish(`${prefix}events`, String(rev));
   } finally {
     redis.disconnect();

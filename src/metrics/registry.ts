@@ -10,6 +10,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ConsumerReplica } from '../replica/consumer-replica.js';
 import type { ReloadReason, SyncObserver } from '../replica/replicator.js';
+import type { CheckRecord } from '../consumers/check-record.js';
 import type { ChangeSet } from '../store/store.js';
 import { AUTH_TYPES, LATENCY_BUCKETS_S, OUTCOMES, type CheckStats } from './check-stats.js';
 import type { StoreOpObserver } from './store-metrics.js';
@@ -191,18 +192,16 @@ export class Metrics {
 
   /** Feeds sync counters and the invalidation lag (see Replicator). */
   readonly sync: SyncObserver = {
-    applied: (changes: ChangeSet, full: boolean) => {
+    applied: (changes: ChangeSet<CheckRecord>, full: boolean) => {
       this.#syncs.inc({ result: 'ok' });
       this.#revision.set(changes.rev);
       if (full) return; // a load of everything says nothing about propagation delay
       const now = this.#now();
-      const observe = (rec: { updatedAt: string } | null) => {
-        if (!rec) return;
-        const at = Date.parse(rec.updatedAt);
-        if (Number.isFinite(at)) this.#lag.observe(Math.max(0, now - at) / 1000);
+      const observe = (at: number) => {
+        if (Number.isFinite(at) && at > 0) this.#lag.observe(Math.max(0, now - at) / 1000);
       };
-      for (const rec of changes.consumers.values()) observe(rec);
-      for (const rec of changes.routes.values()) observe(rec);
+      for (const c of changes.consumers.values()) if (c) observe(c[5]);
+      for (const rec of changes.routes.values()) if (rec) observe(Date.parse(rec.updatedAt));
     },
     failed: () => this.#syncs.inc({ result: 'error' }),
     reloaded: (reason: ReloadReason = 'epoch') => this.#reloads.inc({ reason }),

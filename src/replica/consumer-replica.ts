@@ -17,9 +17,15 @@
  * the replica never goes stale by time.
  */
 import {
-  sourceKey,
-  type ApiKeyAuth,
-  type ApiKeyRecord,
+  API_KEY_CHECK,
+  API_KEY_FIRST_KEY,
+  sourceOfKey,
+  toCheckRecord,
+  type ApiKeyCheck,
+  type CheckRecord,
+  type JwtCheck,
+} from '../consumers/check-record.js';
+import {
   type AuthType,
   type ConsumerRecord,
   type CredentialSource,
@@ -83,14 +89,15 @@ export class ApiKeyConsumer implements ConsumerIdentity, KeyEntry {
   readonly credentialId: string;
   readonly #expiresAtMs: number | undefined;
 
-  constructor(id: string, name: string, enabled: boolean, sourceKey: string, digests: string | readonly string[], first: ApiKeyRecord) {
+  /** `firstExpiresAtMs`: the first key's expiry, 0 when it never expires (as check records spell it). */
+  constructor(id: string, name: string, enabled: boolean, sourceKey: string, digests: string | readonly string[], firstKeyId: string, firstExpiresAtMs: number) {
     this.id = id;
     this.name = name;
     this.enabled = enabled;
     this.sourceKey = sourceKey;
     this.digests = digests;
-    this.credentialId = first.id;
-    this.#expiresAtMs = first.expiresAt ? Date.parse(first.expiresAt) : undefined;
+    this.credentialId = firstKeyId;
+    this.#expiresAtMs = firstExpiresAtMs === 0 ? undefined : firstExpiresAtMs;
   }
 
   get auth(): { readonly type: 'api-key' } {
@@ -115,8 +122,12 @@ export class ApiKeyConsumer implements ConsumerIdentity, KeyEntry {
 
 /** The 32-byte SHA-256 digest of a stored key hash (hex), as the latin1 string the replica is keyed by. */
 export function digestOfHash(hex: string): string {
-  return Buffer.from(hex, 'hex').toString('latin1');
+  // One scratch buffer: a load converts a million of these, and a Buffer each is garbage.
+  const n = SCRATCH.write(hex, 'hex');
+  return SCRATCH.toString('latin1', 0, n);
 }
+
+const SCRATCH = Buffer.alloc(64);
 
 /**
  * A JWT consumer as Check sees it. A new object for every record version, so
@@ -124,11 +135,21 @@ export function digestOfHash(hex: string): string {
  * is tied to it and dropped with it.
  */
 export interface JwtConsumer {
-  readonly record: ConsumerRecord;
+  readonly record: JwtIdentityRecord;
   readonly auth: JwtAuth;
   /** `in:name:prefix` (prefix lower-cased): where this consumer's token must be found. */
   readonly locationKey: string;
   readonly keys: ReadonlyMap<string, JwtKeyEntry>;
+}
+
+/**
+ * What the replica keeps of a JWT consumer's record: the identity fields, its
+ * version and its auth as stored (loaded from its check record; the full
+ * record's description and dates stay in the store).
+ */
+export interface JwtIdentityRecord extends ConsumerIdentity {
+  readonly version: number;
+  readonly auth: JwtAuth;
 }
 
 /** One key of a JWT consumer. */
@@ -346,10 +367,14 @@ export class ConsumerReplica {
     for (const name of names) for (const l of this.#listeners) l(name);
   }
 
-  apply(changes: ChangeSet): void {
+  /**
+   * Applies a change set. Consumers come as check records (what the
+   * Replicator loads) or full records (tools and tests), which are converted.
+   */
+  apply(changes: ChangeSet<CheckRecord | ConsumerRecord>): void {
     for (const [name, rec] of changes.consumers) {
       this.#remove(name);
-      if (rec) this.#add(rec);
+      if (rec) this.#add(Array.isArray(rec) ? (rec as CheckRecord) : toCheckRecord(rec as ConsumerRecord));
       for (const l of this.#listeners) l(name);
     }
     for (const [route, rec] of changes.routes) this.#setRoute(route, rec);
@@ -364,31 +389,40 @@ export class ConsumerReplica {
     this.#matchChanged = false;
   }
 
-  #add(rec: ConsumerRecord): void {
-    if (rec.auth.type === 'jwt') {
-      this.#addJwt(rec, rec.auth);
-      return;
+  #add(c: CheckRecord): void {
+    if (c[1] === API_KEY_CHECK) this.#addApiKey(c);
+    else this.#addJwt(c);
+  }
+
+  /** `[rev, 1, id, name, enabled, updatedAtMs, sourceKey, (keyId, hash, expiresAtMs)…]` */
+  #addApiKey(c: ApiKeyCheck): void {
+    const key = this.#countSource(c[6], +1);
+    const n = (c.length - API_KEY_FIRST_KEY) / 3;
+    const f = API_KEY_FIRST_KEY;
+    let digests: string | string[];
+    if (n === 1) digests = digestOfHash(c[f + 1] as string);
+    else {
+      digests = [];
+      for (let i = 0; i < n; i++) digests.push(digestOfHash(c[f + 3 * i + 1] as string));
     }
-    const auth: ApiKeyAuth = rec.auth;
-    const key = this.#countSource(auth.source, +1);
-    const keys = auth.keys;
-    const first = keys[0] as ApiKeyRecord;
-    const digests = keys.length === 1 ? digestOfHash(first.hash) : keys.map((k) => digestOfHash(k.hash));
-    const consumer = new ApiKeyConsumer(rec.id, rec.name, rec.enabled, key, digests, first);
-    this.#byName.set(rec.name, consumer);
+    const consumer = new ApiKeyConsumer(c[2], c[3], c[4] === 1, key, digests, c[f] as string, c[f + 2] as number);
+    this.#byName.set(c[3], consumer);
     if (typeof digests === 'string') {
       this.#byDigest.set(digests, consumer);
       return;
     }
     this.#byDigest.set(digests[0] as string, consumer);
-    for (let i = 1; i < keys.length; i++) {
-      const k = keys[i] as ApiKeyRecord;
-      const entry: KeyEntry = { consumer, credentialId: k.id, expiresAtMs: k.expiresAt ? Date.parse(k.expiresAt) : Infinity };
+    for (let i = 1; i < n; i++) {
+      const exp = c[f + 3 * i + 2] as number;
+      const entry: KeyEntry = { consumer, credentialId: c[f + 3 * i] as string, expiresAtMs: exp === 0 ? Infinity : exp };
       this.#byDigest.set(digests[i] as string, entry);
     }
   }
 
-  #addJwt(rec: ConsumerRecord, auth: JwtAuth): void {
+  /** `[rev, 2, id, name, enabled, updatedAtMs, version, auth]` */
+  #addJwt(c: JwtCheck): void {
+    const auth = c[7];
+    const rec: JwtIdentityRecord = { id: c[2], name: c[3], enabled: c[4] === 1, version: c[6], auth };
     const keys = new Map<string, JwtKeyEntry>();
     const consumer: JwtConsumer = { record: rec, auth, locationKey: tokenLocationKey(auth.token), keys };
     for (const k of auth.keys) keys.set(k.kid, { consumer, kid: k.kid, credentialId: k.kid, alg: k.jwk.alg, jwk: k.jwk });
@@ -450,15 +484,14 @@ export class ConsumerReplica {
   }
 
   /**
-   * Counts a consumer in (+1, given its source) or out (-1, given the source
-   * key) of the sources in use; returns the interned source key.
+   * Counts a consumer in (+1) or out (-1) of the sources in use, given its
+   * source key (`sourceKey()`); returns the interned source key.
    */
-  #countSource(source: CredentialSource | string, delta: number): string {
-    const k = typeof source === 'string' ? source : sourceKey(source);
+  #countSource(k: string, delta: number): string {
     const cur = this.#sources.get(k);
     const count = (cur?.count ?? 0) + delta;
-    const entry = cur ?? (typeof source === 'string' ? undefined : { key: k, source, count: 0 });
-    if (!entry) return k;
+    if (!cur && delta < 0) return k;
+    const entry = cur ?? { key: k, source: sourceOfKey(k), count: 0 };
     if (count > 0) {
       entry.count = count;
       this.#sources.set(entry.key, entry);

@@ -22,11 +22,12 @@
  */
 import type { Logger } from 'pino';
 import type { ConsumerReplica } from './consumer-replica.js';
+import type { CheckRecord } from '../consumers/check-record.js';
 import type { ChangeSet, ConsumerStore } from '../store/store.js';
 
 /** Told how syncing goes (metrics). `full` is true for a load of the whole data set. */
 export interface SyncObserver {
-  applied(changes: ChangeSet, full: boolean): void;
+  applied(changes: ChangeSet<CheckRecord>, full: boolean): void;
   failed(): void;
   reloaded(reason?: ReloadReason): void;
 }
@@ -64,7 +65,7 @@ export interface ReplicatorOptions {
 /** A request to the store and when it was sent. */
 interface Fetch {
   sentAt: number;
-  reply: Promise<ChangeSet>;
+  reply: Promise<ChangeSet<CheckRecord>>;
 }
 
 export class Replicator {
@@ -197,7 +198,7 @@ export class Replicator {
     } while (this.#again);
   }
 
-  #reloadReason(changes: ChangeSet): ReloadReason | undefined {
+  #reloadReason(changes: ChangeSet<unknown>): ReloadReason | undefined {
     if (this.#epoch === undefined) return undefined;
     if (changes.epoch !== this.#epoch) return 'epoch';
     if (changes.diverged) return 'diverged';
@@ -206,7 +207,7 @@ export class Replicator {
   }
 
   /** Forgets the replica before a load of everything (Checks it would allow get 503 meanwhile). */
-  #reload(reason: ReloadReason, changes: ChangeSet): void {
+  #reload(reason: ReloadReason, changes: ChangeSet<CheckRecord>): void {
     const why = {
       epoch: 'store data set replaced',
       diverged: 'store history moved backwards (older data restored, or a failover to a lagging replica)',
@@ -223,10 +224,14 @@ export class Replicator {
     this.#observer?.reloaded(reason);
   }
 
-  /** A full load asks for larger batches: fewer round trips, and nothing waits on it yet. */
+  /**
+   * Consumers are read in their Check-only form (the replica never needs a
+   * full record). A full load asks for its own batch size (see FULL_LOAD_BATCH).
+   */
   #fetch(rev: number, token: string | undefined): Fetch {
     const sentAt = this.#clock();
-    const reply = this.#full ? this.#store.changesSince(rev, FULL_LOAD_BATCH, token) : this.#store.changesSince(rev, undefined, token);
+    const store = this.#store;
+    const reply = this.#full ? store.checkChangesSince(rev, FULL_LOAD_BATCH, token) : store.checkChangesSince(rev, undefined, token);
     return { sentAt, reply };
   }
 

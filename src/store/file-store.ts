@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import { mkdir, open, readFile, rename, stat, statfs, unlink } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { toCheckRecord, type CheckRecord } from '../consumers/check-record.js';
 import { credentialHashes, withoutGrantees, type ConsumerRecord, type RouteRecord } from '../consumers/model.js';
 import { matchConflict } from '../consumers/route-match.js';
 import {
@@ -499,6 +500,18 @@ export class FileStore implements ConsumerStore {
     }
     if (!more) set.rev = this.#rev;
     return set;
+  }
+
+  /**
+   * The file keeps full records only (it is read whole at start, so a second
+   * form on disk would only grow it); the check records are derived here, from
+   * the records already in memory, with the revision of their last change.
+   */
+  async checkChangesSince(rev: number, limit?: number): Promise<ChangeSet<CheckRecord>> {
+    const set = await this.changesSince(rev, limit);
+    const consumers = new Map<string, CheckRecord | null>();
+    for (const [name, rec] of set.consumers) consumers.set(name, rec && toCheckRecord(rec, this.#log.get(`c:${name}`) ?? 0));
+    return { ...set, consumers };
   }
 
   pruneChangeLog(upTo: number): Promise<number> {

@@ -32,7 +32,8 @@ redis.call('PUBLISH', ARGV[2], rev)
 `;
 
 /**
- * The read behind changesSince, atomic and read-only (it runs during CLIENT
+ * The read behind changesSince and checkChangesSince (the caller reads the
+ * records, full or check records, with MGET), atomic and read-only (it runs during CLIENT
  * PAUSE WRITE). Returns {epoch, head revision, pruned-up-to revision, name of
  * the write at `since`, name of the write at the set's end revision, more
  * (0/1), [entity, revision, …]}.
@@ -89,38 +90,49 @@ return {dropped, cursor, upTo}
 `;
 
 /**
- * KEYS: consumer, rev, log, names, ...hashKeys
- * ARGV: entity, channel, name, json
+ * Writes a consumer's Check-only record (check-record.ts) at the revision the
+ * script just took: ARGV holds its JSON without the revision and the opening
+ * bracket. Runs after BUMP, which defines the revision (`rev`).
+ */
+const SET_CHECK = (key: string, tail: string) => `
+redis.call('SET', ${key}, '[' .. string.format('%d', rev) .. ',' .. ${tail})
+`;
+
+/**
+ * KEYS: consumer, rev, log, names, check, ...hashKeys
+ * ARGV: entity, channel, name, json, checkTail
  */
 export const CREATE_CONSUMER = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'consumer_exists' end
-for i = 5, #KEYS do
+for i = 6, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 then return 'credential_conflict' end
 end
 redis.call('SET', KEYS[1], ARGV[4])
-for i = 5, #KEYS do redis.call('SET', KEYS[i], ARGV[3]) end
+for i = 6, #KEYS do redis.call('SET', KEYS[i], ARGV[3]) end
 redis.call('ZADD', KEYS[4], 0, ARGV[3])
 ${BUMP}
+${SET_CHECK('KEYS[5]', 'ARGV[5]')}
 return 'ok'
 `;
 
 /**
- * KEYS: consumer, rev, log, ...addedHashKeys (count ARGV[6]), ...removedHashKeys
- * ARGV: entity, channel, name, json, expectedVersion, addedCount
+ * KEYS: consumer, rev, log, check, ...addedHashKeys (count ARGV[6]), ...removedHashKeys
+ * ARGV: entity, channel, name, json, expectedVersion, addedCount, checkTail
  */
 export const REPLACE_CONSUMER = `
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 'consumer_not_found' end
 if cjson.decode(cur)['version'] ~= tonumber(ARGV[5]) then return 'version_conflict' end
 local added = tonumber(ARGV[6])
-for i = 4, 3 + added do
+for i = 5, 4 + added do
   local owner = redis.call('GET', KEYS[i])
   if owner and owner ~= ARGV[3] then return 'credential_conflict' end
 end
-for i = 4 + added, #KEYS do redis.call('DEL', KEYS[i]) end
-for i = 4, 3 + added do redis.call('SET', KEYS[i], ARGV[3]) end
+for i = 5 + added, #KEYS do redis.call('DEL', KEYS[i]) end
+for i = 5, 4 + added do redis.call('SET', KEYS[i], ARGV[3]) end
 redis.call('SET', KEYS[1], ARGV[4])
 ${BUMP}
+${SET_CHECK('KEYS[4]', 'ARGV[7]')}
 return 'ok'
 `;
 
@@ -132,7 +144,7 @@ return 'ok'
  * 'retry' and nothing is written. Each changed route gets its own revision,
  * so a reader paging the change log by revision never splits them.
  *
- * KEYS: consumer, rev, log, names, grantsIndex, ...hashKeys (ARGV[5]), ...routeKeys (ARGV[6])
+ * KEYS: consumer, rev, log, names, grantsIndex, check, ...hashKeys (ARGV[5]), ...routeKeys (ARGV[6])
  * ARGV: entity, channel, name, expectedVersion, hashCount, routeCount,
  *       then per route: route, jsonAsRead, newJson ('' = unchanged)
  */
@@ -146,7 +158,7 @@ local listed = {}
 for j = 1, r do
   local base = 6 + (j - 1) * 3
   listed[ARGV[base + 1]] = true
-  if (redis.call('GET', KEYS[5 + h + j]) or '') ~= ARGV[base + 2] then return 'retry' end
+  if (redis.call('GET', KEYS[6 + h + j]) or '') ~= ARGV[base + 2] then return 'retry' end
 end
 -- Every route the index names must have been read (once the upgrade pass
 -- built it, the index holds every route granting the name; before that the
@@ -155,13 +167,14 @@ for _, route in ipairs(redis.call('SMEMBERS', KEYS[5])) do
   if not listed[route] then return 'retry' end
 end
 redis.call('DEL', KEYS[1])
-for i = 6, 5 + h do redis.call('DEL', KEYS[i]) end
+redis.call('DEL', KEYS[6])
+for i = 7, 6 + h do redis.call('DEL', KEYS[i]) end
 redis.call('ZREM', KEYS[4], ARGV[3])
 redis.call('DEL', KEYS[5])
 for j = 1, r do
   local base = 6 + (j - 1) * 3
   if ARGV[base + 3] ~= '' then
-    redis.call('SET', KEYS[5 + h + j], ARGV[base + 3])
+    redis.call('SET', KEYS[6 + h + j], ARGV[base + 3])
     local rv = redis.call('INCR', KEYS[2])
     redis.call('ZADD', KEYS[3], rv, 'r:' .. ARGV[base + 1])
   end
@@ -244,4 +257,55 @@ if d == 0 then return 'unchanged' end
 redis.call('SET', KEYS[1], ARGV[5])
 ${BUMP}
 return 'ok'
+`;
+
+/**
+ * Layout upgrade, one batch: writes the Check-only record of each consumer
+ * whose change-log entry still has the revision the upgrader read (so its
+ * full record is the one the upgrader read and derived the check record
+ * from: any write since then moved the entry and wrote, or superseded, the
+ * check record itself). Only while ARGV[1] holds the upgrade lock (a fenced
+ * upgrader that lost the lock writes nothing). No revision is taken: the data
+ * does not change, only its second form is added. Returns how many it wrote,
+ * or -1 when the lock is not held.
+ *
+ * KEYS: lock, log, ...checkKeys (n)
+ * ARGV: lockToken, n, then per consumer: entity (c:<name>), revisionAsRead, checkTail
+ */
+export const UPGRADE_CHECKS = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local n = tonumber(ARGV[2])
+local written = 0
+for i = 1, n do
+  local base = 2 + (i - 1) * 3
+  if redis.call('ZSCORE', KEYS[2], ARGV[base + 1]) == ARGV[base + 2] then
+    redis.call('SET', KEYS[2 + i], '[' .. ARGV[base + 2] .. ',' .. ARGV[base + 3])
+    written = written + 1
+  end
+end
+return written
+`;
+
+/**
+ * Extends the upgrade lock while ARGV[1] holds it. Returns 1, or 0 when lost.
+ * KEYS: lock
+ * ARGV: lockToken, ttlMs
+ */
+export const RENEW_LOCK = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`;
+
+/**
+ * Ends the upgrade: sets the layout version and releases the lock, only while
+ * ARGV[1] holds it. Returns 1, or 0 when the lock was lost.
+ * KEYS: lock, layout
+ * ARGV: lockToken, version
+ */
+export const FINISH_UPGRADE = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('DEL', KEYS[1])
+return 1
 `;

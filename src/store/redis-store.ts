@@ -8,6 +8,8 @@
  *   P g:<name>   set of routes whose grants name the consumer (grants index)
  *   P matches    hash: route → its match rules (JSON), for the conflict check on save
  *   P matchrev   counter of changes to P matches (the conflict check's compare-and-set)
+ *   P q:<name>   the consumer's Check-only record (check-record.ts), stamped with its revision
+ *   P layout     the layout version (2: every consumer has its q:); P layout-lock  the upgrader's lock
  *   P grants-indexed  present once the upgrade pass built the grants index
  *   P log        sorted set: entity → revision of its last change
  *   P events     pub/sub channel: a revision was written
@@ -30,6 +32,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { RedisOptions } from 'ioredis';
+import { checkRecordTail, parseCheckRecord, toCheckRecord, type CheckRecord } from '../consumers/check-record.js';
 import { credentialHashes, withoutGrantees, type ConsumerRecord, type RouteRecord } from '../consumers/model.js';
 import { matchConflict, type RouteMatchRule } from '../consumers/route-match.js';
 import { createRedisClient, effectiveKeyPrefix, parseRedisUrl, type RedisClient } from './redis-connection.js';
@@ -62,6 +65,30 @@ export interface RedisStoreOptions {
   writeTimeoutMs?: number;
   /** Extra ioredis options (tests shorten retry delays). */
   redis?: RedisOptions;
+}
+
+/**
+ * The store layout this release writes (key `layout`): 2 = every consumer has
+ * its Check-only record `q:<name>`. No key: the previous layout (full records
+ * only), which `upgradeLayout` brings up to date in place.
+ */
+export const LAYOUT_VERSION = 2;
+
+/** What `upgradeLayout` did. */
+export interface LayoutUpgrade {
+  /** `current`: nothing to do; `upgraded`: this call did it; `busy`: another instance holds the upgrade lock. */
+  state: 'current' | 'upgraded' | 'busy';
+  /** Check records written by this call. */
+  written: number;
+}
+
+export interface LayoutUpgradeOptions {
+  /** How long the lock outlives its holder's last renewal (ms; default 5000). Renewed every third of it. */
+  lockTtlMs?: number;
+  /** Change-log entries per step (default 2000). */
+  batch?: number;
+  /** Told after each step: entries looked at so far, check records written so far. */
+  progress?: (seen: number, written: number) => void;
 }
 
 /** Tombstones the pruner looks at per script call (each call is one atomic step in Redis). */
@@ -197,8 +224,8 @@ export class RedisStore implements ConsumerStore {
     const hashKeys = credentialHashes(rec).map((h) => this.#key(`k:${h}`));
     await this.#run(
       scripts.CREATE_CONSUMER,
-      [...this.#head(entity), this.#key('names'), ...hashKeys],
-      [entity, this.#channel(), rec.name, JSON.stringify(rec)],
+      [...this.#head(entity), this.#key('names'), this.#key(`q:${rec.name}`), ...hashKeys],
+      [entity, this.#channel(), rec.name, JSON.stringify(rec), checkRecordTail(rec)],
     );
   }
 
@@ -213,8 +240,8 @@ export class RedisStore implements ConsumerStore {
     const entity = `c:${rec.name}`;
     await this.#run(
       scripts.REPLACE_CONSUMER,
-      [...this.#head(entity), ...added, ...removed],
-      [entity, this.#channel(), rec.name, JSON.stringify(rec), cur.version, added.length],
+      [...this.#head(entity), this.#key(`q:${rec.name}`), ...added, ...removed],
+      [entity, this.#channel(), rec.name, JSON.stringify(rec), cur.version, added.length, checkRecordTail(rec)],
     );
   }
 
@@ -243,6 +270,7 @@ export class RedisStore implements ConsumerStore {
           ...this.#head(entity),
           this.#key('names'),
           this.#key(`g:${name}`),
+          this.#key(`q:${name}`),
           ...hashKeys,
           ...routes.map((r) => this.#key(`r:${r.route}`)),
         ],
@@ -409,9 +437,83 @@ export class RedisStore implements ConsumerStore {
   }
 
   async changesSince(rev: number, limit = 10_000, token?: string): Promise<ChangeSet> {
+    const { set, flat } = await this.#readLog(scripts.CHANGES, 2, rev, limit, token);
+    if (flat.length > 0) {
+      const entities: string[] = [];
+      for (let i = 0; i < flat.length; i += 2) entities.push(flat[i] as string);
+      const values = await this.#call(() => this.#client.mget(...entities.map((e) => this.#key(e))));
+      entities.forEach((entity, i) => {
+        const json = values[i];
+        const id = entity.slice(2);
+        if (entity.startsWith('c:')) set.consumers.set(id, json ? (JSON.parse(json) as ConsumerRecord) : null);
+        else set.routes.set(id, json ? (JSON.parse(json) as RouteRecord) : null);
+      });
+    }
+    return set;
+  }
+
+  /**
+   * Each changed consumer in its check record `q:<name>` (one MGET per batch:
+   * measured against a Lua script reading them with the log, Redis spent 0.8
+   * µs per consumer on ZRANGEBYSCORE + MGET and 2.5 µs in Lua). A check record
+   * is taken only when its revision is not older than the consumer's
+   * change-log entry; otherwise (missing: data of the previous layout, not
+   * upgraded yet; older: written by a previous release, which does not know
+   * check records) the full record is read and converted, so the set is
+   * complete and current whatever the layout.
+   */
+  async checkChangesSince(rev: number, limit = 10_000, token?: string): Promise<ChangeSet<CheckRecord>> {
+    const { set: head, flat } = await this.#readLog(scripts.CHANGES, 2, rev, limit, token);
+    const set = head as unknown as ChangeSet<CheckRecord>;
+    if (flat.length === 0) return set;
+    const keys: string[] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      const e = flat[i] as string;
+      keys.push(e.charCodeAt(0) === 0x63 /* c */ ? `${this.#p}q:${e.slice(2)}` : this.#p + e);
+    }
+    const values = await this.#call(() => this.#client.mget(...keys));
+    let fallback: string[] | undefined;
+    for (let i = 0; i < flat.length; i += 2) {
+      const entity = flat[i] as string;
+      const text = values[i / 2];
+      const id = entity.slice(2);
+      if (entity.charCodeAt(0) !== 0x63) {
+        set.routes.set(id, text ? (JSON.parse(text) as RouteRecord) : null);
+        continue;
+      }
+      const check = text ? parseCheckRecord(text) : undefined;
+      if (check && check[0] >= Number(flat[i + 1])) set.consumers.set(id, check);
+      else {
+        set.consumers.set(id, null); // keeps the set's order; decided below
+        (fallback ??= []).push(id);
+      }
+    }
+    if (fallback) {
+      const names = fallback;
+      const full = await this.#call(() => this.#client.mget(...names.map((n) => `${this.#p}c:${n}`)));
+      names.forEach((name, i) => {
+        const json = full[i];
+        set.consumers.set(name, json ? toCheckRecord(JSON.parse(json) as ConsumerRecord) : null);
+      });
+    }
+    return set;
+  }
+
+  /**
+   * Runs the change read (scripts.CHANGES: `step` entries per entity, entity
+   * and revision): the set's head (no entities yet) and the flat entries.
+   */
+  async #readLog(
+    script: string,
+    step: number,
+    rev: number,
+    limit: number,
+    token: string | undefined,
+    ...extra: string[]
+  ): Promise<{ set: ChangeSet; flat: Array<string | null> }> {
     const keys = [this.#key('epoch'), this.#key('rev'), this.#key('log'), this.#key('hist'), this.#key('logpruned')];
-    type Reply = [string | null, number, number, string | null, string | null, number, string[]];
-    const read = () => this.#client.eval(scripts.CHANGES, keys.length, ...keys, rev, limit) as Promise<Reply>;
+    type Reply = [string | null, number, number, string | null, string | null, number, Array<string | null>];
+    const read = () => this.#client.eval(script, keys.length, ...keys, rev, limit, ...extra) as Promise<Reply>;
     const [epoch, head, pruned, atRev, atEnd, more, flat] = await this.#call(async () => {
       const first = await read();
       if (first[0] !== null) return first;
@@ -431,22 +533,97 @@ export class RedisStore implements ConsumerStore {
       diverged: rev > head || (token !== undefined && atRev !== token),
       truncated: rev > 0 && rev < pruned,
     };
-    const end = more === 1 ? Number(flat[flat.length - 1]) : head;
+    const end = more === 1 ? Number(flat[flat.length - step + 1]) : head;
     if (atEnd !== null) set.token = atEnd;
-    if (flat.length > 0) {
-      const entities: string[] = [];
-      for (let i = 0; i < flat.length; i += 2) entities.push(flat[i] as string);
-      const values = await this.#call(() => this.#client.mget(...entities.map((e) => this.#key(e))));
-      entities.forEach((entity, i) => {
-        const json = values[i];
-        const id = entity.slice(2);
-        if (entity.startsWith('c:')) set.consumers.set(id, json ? (JSON.parse(json) as ConsumerRecord) : null);
-        else set.routes.set(id, json ? (JSON.parse(json) as RouteRecord) : null);
-      });
-    }
     // Everything up to the head was read (or up to the batch's last entry).
     if (!set.diverged) set.rev = Math.max(rev, end);
-    return set;
+    return { set, flat };
+  }
+
+  /** The layout version of the data (1 when no `layout` key: the previous layout). */
+  async layoutVersion(): Promise<number> {
+    const v = await this.#call(() => this.#client.get(this.#key('layout')));
+    return v === null ? 1 : Number(v);
+  }
+
+  /**
+   * Upgrades the data in place to LAYOUT_VERSION: writes the check record of
+   * every consumer that lacks a current one, then sets the version. One
+   * instance does it, under a lock (`SET NX PX`, renewed while it works; every
+   * write is fenced by it in Lua, so an upgrader that lost the lock writes
+   * nothing more); the others get `busy` and ask again later (meanwhile they
+   * read full records where check records are missing, see
+   * checkChangesSince). Idempotent: an upgrade killed half-way is finished by
+   * the next holder, which skips what is already current. Each check record
+   * is written only if its consumer is unchanged since it was read (its
+   * change-log entry has the revision read), so no write is ever undone.
+   */
+  async upgradeLayout(opts: LayoutUpgradeOptions = {}): Promise<LayoutUpgrade> {
+    if ((await this.layoutVersion()) >= LAYOUT_VERSION) return { state: 'current', written: 0 };
+    const ttl = opts.lockTtlMs ?? 5000;
+    const batch = opts.batch ?? 2000;
+    const lock = this.#key('layout-lock');
+    const token = randomUUID();
+    const got = await this.#call(() => this.#client.set(lock, token, 'PX', ttl, 'NX'));
+    if (got !== 'OK') return { state: 'busy', written: 0 };
+    let lost = false;
+    const renew = setInterval(() => {
+      this.#client.eval(scripts.RENEW_LOCK, 1, lock, token, ttl).then(
+        (ok) => {
+          if (ok !== 1) lost = true;
+        },
+        () => {}, // the next fenced write tells whether the lock is still held
+      );
+    }, Math.max(50, Math.floor(ttl / 3)));
+    renew.unref();
+    const lostLock = () => new StoreUnavailableError(new Error('the layout upgrade lock was lost (the store was unreachable longer than its lifetime)'));
+    try {
+      let written = 0;
+      let seen = 0;
+      for (let rev = 0, more = true; more; ) {
+        if (lost) throw lostLock();
+        const { set, flat } = await this.#readLog(scripts.CHANGES, 2, rev, batch, undefined);
+        more = set.more;
+        rev = set.rev;
+        seen += flat.length / 2;
+        const names: string[] = [];
+        const at: string[] = [];
+        for (let i = 0; i < flat.length; i += 2) {
+          const e = flat[i] as string;
+          if (!e.startsWith('c:')) continue;
+          names.push(e.slice(2));
+          at.push(flat[i + 1] as string);
+        }
+        if (names.length === 0) continue;
+        const values = await this.#call(() =>
+          this.#client.mget(...names.map((n) => this.#key(`c:${n}`)), ...names.map((n) => this.#key(`q:${n}`))),
+        );
+        const keys: string[] = [];
+        const args: string[] = [];
+        names.forEach((name, i) => {
+          const json = values[i];
+          if (!json) return; // deleted: nothing to write
+          const q = values[names.length + i];
+          const current = q ? parseCheckRecord(q) : undefined;
+          if (current && current[0] >= Number(at[i])) return; // already written by this release
+          keys.push(this.#key(`q:${name}`));
+          args.push(`c:${name}`, at[i] as string, checkRecordTail(JSON.parse(json) as ConsumerRecord));
+        });
+        if (keys.length > 0) {
+          const n = (await this.#call(() =>
+            this.#client.eval(scripts.UPGRADE_CHECKS, keys.length + 2, lock, this.#key('log'), ...keys, token, keys.length, ...args),
+          )) as number;
+          if (n < 0) throw lostLock();
+          written += n;
+        }
+        opts.progress?.(seen, written);
+      }
+      const done = await this.#call(() => this.#client.eval(scripts.FINISH_UPGRADE, 2, lock, this.#key('layout'), token, LAYOUT_VERSION));
+      if (done !== 1) throw lostLock();
+      return { state: 'upgraded', written };
+    } finally {
+      clearInterval(renew);
+    }
   }
 
   async pruneChangeLog(upTo: number): Promise<number> {

@@ -20,7 +20,8 @@
  * `status()` (shown on /readyz) counts it.
  */
 import type { Logger } from 'pino';
-import type { ConsumerRecord, JwtKeyRecord, StoredJwk } from '../consumers/model.js';
+import { API_KEY_CHECK, type CheckRecord, type JwtCheck } from '../consumers/check-record.js';
+import type { AuthRecord, ConsumerRecord, JwtKeyRecord, StoredJwk } from '../consumers/model.js';
 import { SealError, seal, sealedKeyId, secretAad, unseal, type Keyring } from '../consumers/secret-seal.js';
 import {
   StoreConflictError,
@@ -32,6 +33,14 @@ import {
   type Page,
   type StoreEvent,
 } from './store.js';
+
+/** What opening secrets reads of a record: a full record, or the fields of a JWT check record. */
+interface OpenableRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly version: number;
+  readonly auth: AuthRecord;
+}
 
 export interface SealedStoreOptions {
   store: ConsumerStore;
@@ -104,7 +113,7 @@ export class SealedStore implements ConsumerStore {
   }
 
   /** The record with every secret it can open; notes what needs re-sealing and what cannot be read. */
-  #openRecord(rec: ConsumerRecord): ConsumerRecord {
+  #openRecord<R extends OpenableRecord>(rec: R): R {
     if (rec.auth.type !== 'jwt' || rec.auth.keyType !== 'symmetric') {
       this.#forget(rec.name);
       return rec;
@@ -151,7 +160,7 @@ export class SealedStore implements ConsumerStore {
     this.#stale.delete(name);
   }
 
-  #report(rec: ConsumerRecord, kid: string, err: SealError): void {
+  #report(rec: OpenableRecord, kid: string, err: SealError): void {
     const once = `${rec.name}@${rec.version}`;
     if (this.#reported.has(once)) return;
     this.#reported.add(once);
@@ -271,6 +280,21 @@ export class SealedStore implements ConsumerStore {
     for (const [name, rec] of set.consumers) {
       if (rec) set.consumers.set(name, this.#openRecord(rec));
       else this.#forget(name);
+    }
+    return set;
+  }
+
+  /** As changesSince: the secrets of JWT check records are opened the same way. */
+  async checkChangesSince(rev: number, limit?: number, token?: string): Promise<ChangeSet<CheckRecord>> {
+    const set = await this.#inner.checkChangesSince(rev, limit, token);
+    for (const [name, check] of set.consumers) {
+      if (!check || check[1] === API_KEY_CHECK) {
+        this.#forget(name);
+        continue;
+      }
+      const [r, kind, id, , enabled, updatedAtMs, version, auth] = check;
+      const open = this.#openRecord({ id, name, version, auth });
+      if (open.auth !== auth) set.consumers.set(name, [r, kind, id, name, enabled, updatedAtMs, version, open.auth] satisfies JwtCheck);
     }
     return set;
   }

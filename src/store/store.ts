@@ -12,6 +12,7 @@
  * (`pruneChangeLog`); the store then remembers the highest revision it pruned,
  * and a reader behind it is told to reload everything (`truncated`).
  */
+import type { CheckRecord } from '../consumers/check-record.js';
 import type { ConsumerRecord, RouteRecord } from '../consumers/model.js';
 
 /** Codes of the store's refusals; each is a value the admin API maps to 404/409. */
@@ -55,8 +56,12 @@ export interface Page<T> {
   next?: string;
 }
 
-/** What changed after a revision: `null` marks a deleted entity. */
-export interface ChangeSet {
+/**
+ * What changed after a revision: `null` marks a deleted entity. Consumers come
+ * as full records (`changesSince`) or in their Check-only form
+ * (`checkChangesSince`, what the replica loads).
+ */
+export interface ChangeSet<C = ConsumerRecord> {
   /**
    * Identity of the store's data set. It changes when the data is replaced
    * behind the service's back (a Redis restarted without persistence, a
@@ -65,7 +70,7 @@ export interface ChangeSet {
   epoch: string;
   /** Revision the caller has seen once it applied this set. */
   rev: number;
-  consumers: Map<string, ConsumerRecord | null>;
+  consumers: Map<string, C | null>;
   routes: Map<string, RouteRecord | null>;
   /** True when the set stopped at a batch limit; ask again from `rev`. */
   more: boolean;
@@ -182,6 +187,12 @@ export interface ConsumerStore {
    * idempotent: instances may run it concurrently. Returns how many were dropped.
    */
   pruneChangeLog(upTo: number): Promise<number>;
+  /**
+   * `changesSince` with each consumer in its Check-only form (check-record.ts):
+   * the replica's load, which never needs a full record. Same revisions,
+   * tokens and flags as `changesSince` for the same arguments.
+   */
+  checkChangesSince(rev: number, limit?: number, token?: string): Promise<ChangeSet<CheckRecord>>;
   /**
    * `change`: something was written (maybe by another instance); `down`/`up`:
    * the connection was lost/regained. Returns a function that unsubscribes.

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { toCheckRecord } from '../../src/consumers/check-record.js';
 import type { ApiKeyRecord, ConsumerRecord, RouteRecord } from '../../src/consumers/model.js';
 import { routeMatchRules } from '../../src/consumers/route-match.js';
 import { FileStore } from '../../src/store/file-store.js';
@@ -38,6 +39,22 @@ function consumer(name: string, hashes: string[] = [`h-${name}`], version = 1): 
     updatedAt: T0,
     version,
     auth: { type: 'api-key', source: { in: 'bearer' }, keys: hashes.map(key) },
+  };
+}
+
+/** A symmetric JWT consumer (the secret in the clear: no KEK below the SealedStore). */
+function jwtConsumer(name: string): ConsumerRecord {
+  return {
+    ...consumer(name),
+    auth: {
+      type: 'jwt',
+      keyType: 'symmetric',
+      keys: [{ kid: `kid-${name}`, jwk: { kty: 'oct', kid: `kid-${name}`, alg: 'HS256', k: 'c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA' }, createdAt: T0 }],
+      token: { in: 'header', name: 'authorization', prefix: 'Bearer ', passthrough: false },
+      identity: { claim: 'uid', value: `uid-${name}` },
+      claims: { requireExp: false, clockSkewSeconds: 60 },
+      claimsToHeaders: [],
+    },
   };
 }
 
@@ -83,6 +100,38 @@ function storeContract(label: string, opts: { reopenable: boolean; plantable?: b
       await s.createConsumer(consumer('alice'));
       expect(await s.getConsumer('alice')).toEqual(consumer('alice'));
       expect(await s.getConsumer('nobody')).toBeUndefined();
+    });
+
+    it('checkChangesSince answers each consumer in its Check-only form, batch for batch as changesSince does', async () => {
+      const alice: ConsumerRecord = {
+        ...consumer('alice'),
+        auth: { type: 'api-key', source: { in: 'header', name: 'x-api-key' }, keys: [key('a1'), { ...key('a2'), expiresAt: '2030-01-01T00:00:00.000Z' }] },
+      };
+      await s.createConsumer(alice);
+      await s.createConsumer(jwtConsumer('bob'));
+      await s.createConsumer(consumer('carol'));
+      await s.replaceConsumer({ ...consumer('carol'), enabled: false, version: 2 });
+      await s.createConsumer(consumer('dave'));
+      await s.deleteConsumer('dave', 1);
+      await s.putRoute(route('chat', ['alice']));
+      for (const limit of [100, 2]) {
+        for (let rev = 0, more = true; more; ) {
+          const full = await s.changesSince(rev, limit);
+          const check = await s.checkChangesSince(rev, limit);
+          expect({ ...check, consumers: undefined }).toEqual({ ...full, consumers: undefined });
+          expect([...check.consumers.keys()]).toEqual([...full.consumers.keys()]);
+          for (const [name, rec] of full.consumers) {
+            // Index 0 is the revision it was written at (stores stamp it differently); the rest is the record's.
+            expect(check.consumers.get(name)?.slice(1) ?? null).toEqual(rec && toCheckRecord(rec).slice(1));
+          }
+          more = full.more;
+          rev = full.rev;
+        }
+      }
+      const all = await s.checkChangesSince(0);
+      expect(all.consumers.get('carol')?.[4]).toBe(0); // disabled
+      expect(all.consumers.get('dave')).toBeNull();
+      expect(all.consumers.get('alice')).toEqual([expect.any(Number), 1, 'csm_alice', 'alice', 1, Date.parse(T0), 'header:x-api-key', 'key_a1', 'a1', 0, 'key_a2', 'a2', Date.parse('2030-01-01T00:00:00.000Z')]);
     });
 
     it('refuses a second consumer with the same name (consumer_exists) and keeps the first', async () => {
