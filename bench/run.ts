@@ -344,9 +344,8 @@ async function main(): Promise<void> {
     if (SCENARIOS.some((s) => s.id.startsWith('jwt-') && (!only || only.has(s.id)))) {
       log(`JWT consumers seeded through the admin service in ${await seedJwtConsumers(redis.url)} ms`);
     }
-    if (SCENARIOS.some((s) => s.id.startsWith('route-') && (!only || only.has(s.id)))) {
-      log(`${BENCH_ROUTES} routes with match rules seeded in ${await seedRoutes(redis.url)} ms`);
-    }
+    // The routes grant bench consumer 0: seeded once the first data set's consumers exist.
+    let routesPending = SCENARIOS.some((s) => s.id.startsWith('route-') && (!only || only.has(s.id)));
     for (const ds of order) {
       const scenarios = SCENARIOS.filter((s) => s.dataSet === ds && (!only || only.has(s.id)));
       if (scenarios.length === 0) continue;
@@ -354,6 +353,10 @@ async function main(): Promise<void> {
       const seedMs = await seedConsumers(redis.url, seeded, n);
       log(`data set ${ds}: seeded ${n - seeded} consumers in ${seedMs} ms (${n} in Redis)`);
       seeded = n;
+      if (routesPending) {
+        log(`${BENCH_ROUTES} routes with match rules seeded in ${await seedRoutes(redis.url)} ms`);
+        routesPending = false;
+      }
       // One service instance per token-cache setting; the default instance's numbers stand for the data set.
       const groups = [...new Set(scenarios.map((s) => s.tokenCacheSize))];
       for (const cacheSize of groups) {

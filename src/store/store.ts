@@ -14,6 +14,7 @@
  */
 import type { CheckRecord } from '../consumers/check-record.js';
 import type { ConsumerRecord, RouteRecord } from '../consumers/model.js';
+import type { AuditEntryView } from '../consumers/views.js';
 
 /** Codes of the store's refusals; each is a value the admin API maps to 404/409. */
 export type StoreConflictCode =
@@ -103,26 +104,13 @@ export type StoreEvent = 'change' | 'up' | 'down';
 export const AUDIT_MAX_ENTRIES = 10_000;
 
 /**
- * One admin change, as the audit trail keeps it. `before`/`after` are the
+ * One admin change, as the audit trail keeps it and the API shows it (the
+ * type is declared once, in consumers/views.ts): `before`/`after` are the
  * public views (never a key, a hash or a secret); null when absent.
  */
-export interface AuditInput {
-  /** ISO-8601 time of the change. */
-  at: string;
-  /** Name of the admin token that made it (`admin` for ADMIN_TOKEN, `anonymous` on an open loopback API). */
-  actor: string;
-  /** e.g. `consumer.create`, `consumer.update`, `key.add`, `route.put`. */
-  action: string;
-  /** e.g. `consumer:alice`, `route:chat`. */
-  target: string;
-  before: unknown;
-  after: unknown;
-}
-
-/** An audit entry with its store-assigned id (ids increase with time). */
-export interface AuditEntry extends AuditInput {
-  id: string;
-}
+export type AuditEntry = AuditEntryView;
+/** An audit entry before the store gives it its id. */
+export type AuditInput = Omit<AuditEntry, 'id'>;
 
 export interface ConsumerStore {
   /** Creates a consumer; its key hashes must be unused. Throws StoreConflictError. */
