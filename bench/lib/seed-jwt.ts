@@ -7,7 +7,7 @@
  */
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { ConsumerService } from '../../src/admin/consumer-service.js';
-import { RedisStore } from '../../src/store/redis-store.js';
+import { withRedisStore } from './bench-store.js';
 
 export type BenchJwtAlg = 'HS256' | 'RS256' | 'ES256' | 'EdDSA';
 export const BENCH_JWT_ALGS: readonly BenchJwtAlg[] = ['HS256', 'RS256', 'ES256', 'EdDSA'];
@@ -29,11 +29,7 @@ export function jwtToken(alg: BenchJwtAlg): string {
 /** Creates the JWT consumers (once per Redis) and mints one token each, valid for a day. */
 export async function seedJwtConsumers(url: string, prefix = 'cauthz:'): Promise<number> {
   const started = Date.now();
-  const store = new RedisStore({ url, keyPrefix: prefix });
-  const up = new Promise<void>((resolve) => store.on('up', resolve));
-  store.connect();
-  try {
-    if (!store.connected) await up;
+  await withRedisStore(url, prefix, async (store) => {
     const service = new ConsumerService({ store });
     const exp = Math.floor(Date.now() / 1000) + 86_400;
     for (const alg of BENCH_JWT_ALGS) {
@@ -58,8 +54,6 @@ export async function seedJwtConsumers(url: string, prefix = 'cauthz:'): Promise
       const token = await new SignJWT({ uid, sub: name }).setProtectedHeader({ alg, kid, typ: 'JWT' }).setExpirationTime(exp).sign(key);
       JWT_TOKENS.set(alg, token);
     }
-  } finally {
-    await store.close();
-  }
+  });
   return Date.now() - started;
 }

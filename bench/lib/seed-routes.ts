@@ -6,7 +6,7 @@
  */
 import type { RouteRecord } from '../../src/consumers/model.js';
 import { routeMatchRules } from '../../src/consumers/route-match.js';
-import { RedisStore } from '../../src/store/redis-store.js';
+import { withRedisStore } from './bench-store.js';
 import { benchName } from './seed.js';
 
 export const BENCH_ROUTES = 1000;
@@ -29,14 +29,8 @@ export function benchRoute(i: number): RouteRecord {
 /** Writes the routes through the store (each conflict-checked like an admin write); returns ms. */
 export async function seedRoutes(url: string, prefix = 'cauthz:'): Promise<number> {
   const started = Date.now();
-  const store = new RedisStore({ url, keyPrefix: prefix });
-  const up = new Promise<void>((resolve) => store.on('up', resolve));
-  store.connect();
-  try {
-    if (!store.connected) await up;
+  await withRedisStore(url, prefix, async (store) => {
     for (let i = 0; i < BENCH_ROUTES; i++) await store.putRoute(benchRoute(i));
-  } finally {
-    await store.close();
-  }
+  });
   return Date.now() - started;
 }

@@ -119,3 +119,28 @@ describe('expiresAt: RFC 3339 instants that exist, or 400 naming the field', () 
     expect((await t.admin('DELETE', `/v1/consumers/alice/keys/${res.body.key.id}`)).status).toBe(204);
   });
 });
+
+describe('route match rules one step past what is allowed → 400 naming the field, nothing saved', () => {
+  const rule = (r: object) => ({ consumers: null, match: [r] });
+  const cases: Array<[string, object]> = [
+    ['an unknown member in a rule', { hosts: ['api.example.com'], paths: { exact: '/a' } }],
+    ['two path kinds at once', { path: { exact: '/a', prefix: '/b' } }],
+    ['a path that does not start with /', { path: { exact: 'a/b' } }],
+    ['a prefix with a .. segment', { path: { prefix: '/a/..' } }],
+    ['a percent-encoded slash in an exact path', { path: { exact: '/a%2Fb' } }],
+    ['a template with an unclosed placeholder', { path: { template: '/v1/{id' } }],
+    ['a wildcard that is not a leading *.', { hosts: ['api.*.example.com'] }],
+    ['a bare * host', { hosts: ['*'] }],
+    ['a method with a space', { methods: ['GET '] }],
+  ];
+  it.each(cases)('%s', async (_label, r) => {
+    const res = await t.admin('PUT', '/v1/routes/m1', rule(r));
+    expect(res.status, JSON.stringify(res.body)).toBe(400);
+    expect(res.body.error.code).toBe('invalid_request');
+    expect(res.body.error.field).toMatch(/^match/);
+  });
+
+  it('none of them was saved', async () => {
+    expect((await t.admin('GET', '/v1/routes/m1')).status).toBe(404);
+  });
+});

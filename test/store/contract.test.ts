@@ -3,6 +3,7 @@
  * FileStore, the FileStore on a file (reopened: data and epoch survive), and
  * the RedisStore on a real redis-server.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { RedisStore } from '../../src/store/redis-store.js';
 import { StoreConflictError, type ConsumerStore } from '../../src/store/store.js';
 import type { Redis } from 'ioredis';
 import { until } from '../helpers/app.js';
+import { jwtConsumer, jwtKeyRecord } from '../helpers/fixtures.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
 /** Hash of a record's first API key. */
@@ -42,20 +44,10 @@ function consumer(name: string, hashes: string[] = [`h-${name}`], version = 1): 
   };
 }
 
-/** A symmetric JWT consumer (the secret in the clear: no KEK below the SealedStore). */
-function jwtConsumer(name: string): ConsumerRecord {
-  return {
-    ...consumer(name),
-    auth: {
-      type: 'jwt',
-      keyType: 'symmetric',
-      keys: [{ kid: `kid-${name}`, jwk: { kty: 'oct', kid: `kid-${name}`, alg: 'HS256', k: 'c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA' }, createdAt: T0 }],
-      token: { in: 'header', name: 'authorization', prefix: 'Bearer ', passthrough: false },
-      identity: { claim: 'uid', value: `uid-${name}` },
-      claims: { requireExp: false, clockSkewSeconds: 60 },
-      claimsToHeaders: [],
-    },
-  };
+/** A symmetric JWT consumer (the secret in the clear: no KEK below the SealedStore), made at run time. */
+function symmetricJwtConsumer(name: string): ConsumerRecord {
+  const k = createHash('sha256').update(`contract-${name}`).digest('base64url');
+  return jwtConsumer(name, [jwtKeyRecord({ kty: 'oct', kid: `kid-${name}`, alg: 'HS256', k })]);
 }
 
 function route(name: string, consumers: string[]): RouteRecord {
@@ -108,7 +100,7 @@ function storeContract(label: string, opts: { reopenable: boolean; plantable?: b
         auth: { type: 'api-key', source: { in: 'header', name: 'x-api-key' }, keys: [key('a1'), { ...key('a2'), expiresAt: '2030-01-01T00:00:00.000Z' }] },
       };
       await s.createConsumer(alice);
-      await s.createConsumer(jwtConsumer('bob'));
+      await s.createConsumer(symmetricJwtConsumer('bob'));
       await s.createConsumer(consumer('carol'));
       await s.replaceConsumer({ ...consumer('carol'), enabled: false, version: 2 });
       await s.createConsumer(consumer('dave'));
