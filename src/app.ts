@@ -102,7 +102,7 @@ export class App {
     for (const w of opts.config.warnings) this.logger.warn(w);
     const keks = opts.config.secretsKeks;
     if (keks.length === 0) {
-      this.logger.warn('no SECRETS_KEK or SECRETS_KEK_FILE: HS256 secrets of symmetric JWT consumers are stored unencrypted (see "Secrets at rest" in the README)');
+      this.logger.warn('no SECRETS_KEK or SECRETS_KEK_FILE: HS256 secrets of symmetric JWT consumers are stored unencrypted (see docs/operations.md#secrets-at-rest)');
     }
     // Seals HS256 secrets on their way into the store and opens them on the way out.
     const store = new SealedStore({ store: inner, keyring: keks.length > 0 ? new Keyring(keks) : undefined, logger: this.logger, now: opts.now });
