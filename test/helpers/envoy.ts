@@ -120,17 +120,21 @@ export class EnvoyClient {
     ) as unknown as grpc.Client & { Check: Function };
   }
 
-  /** Sends a raw CheckRequest object (encoded with the official protos). */
-  checkRaw(req: unknown): Promise<OfficialCheckResponse> {
+  /**
+   * Sends a raw CheckRequest object (encoded with the official protos).
+   * `deadlineMs` is how long the caller waits for the answer, as Envoy's
+   * ext_authz `timeout` does (an answer later than that is an error).
+   */
+  checkRaw(req: unknown, deadlineMs = 5000): Promise<OfficialCheckResponse> {
     return new Promise((resolve, reject) => {
-      this.#client.Check(req, { deadline: Date.now() + 5000 }, (err: Error | null, res: OfficialCheckResponse) =>
+      this.#client.Check(req, { deadline: Date.now() + deadlineMs }, (err: Error | null, res: OfficialCheckResponse) =>
         err ? reject(err) : resolve(res),
       );
     });
   }
 
-  check(r: EnvoyRequest): Promise<OfficialCheckResponse> {
-    return this.checkRaw(envoyCheckRequest(r));
+  check(r: EnvoyRequest, deadlineMs?: number): Promise<OfficialCheckResponse> {
+    return this.checkRaw(envoyCheckRequest(r), deadlineMs);
   }
 
   close(): void {

@@ -9,11 +9,18 @@
  *   and Redis paused (SIGSTOP, CLIENT PAUSE): writes time out, allows stop.
  * With the default bound (MAX_STALENESS_MS=1000): no credential is allowed
  * more than 1.5 s after its revocation. Each test prints the worst it saw
- * (`[faults] …`), the numbers in the README's failure-behaviour table.
+ * (`[faults] …`), the numbers in docs/operations.md's failure-behaviour table.
+ *
+ * The load waits for each answer as long as Envoy does (the ext_authz
+ * `timeout` of envoy/envoy.yaml): an answer decided just before a pause of
+ * the service but delivered after it comes too late for Envoy, which has
+ * already refused the request (failure_mode_allow: false).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { startApp, until, type TestApp } from '../helpers/app.js';
 import { denyCode, EnvoyClient, httpStatus, type EnvoyRequest } from '../helpers/envoy.js';
 import { client, startControlledRedis, startProxy } from '../helpers/ha.js';
@@ -25,6 +32,23 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const LIMIT_MS = 1500;
 /** Production settings: the default bound, the default poll. */
 const ENV = { SYNC_INTERVAL_MS: '1000', MAX_STALENESS_MS: '1000' };
+/** How long Envoy waits for an answer: the ext_authz gRPC `timeout` in envoy/envoy.yaml. */
+const ENVOY_TIMEOUT_MS = envoyExtAuthzTimeoutMs();
+
+function envoyExtAuthzTimeoutMs(): number {
+  const config: unknown = parseYaml(readFileSync(join(ROOT, 'envoy/envoy.yaml'), 'utf8'));
+  const found: string[] = [];
+  const walk = (node: unknown): void => {
+    if (node === null || typeof node !== 'object') return;
+    const o = node as Record<string, unknown>;
+    if (String(o['@type']).endsWith('ext_authz.v3.ExtAuthz')) found.push(String((o.grpc_service as { timeout?: unknown }).timeout));
+    for (const v of Object.values(o)) walk(v);
+  };
+  walk(config);
+  const m = found.length === 1 ? /^(\d+(?:\.\d+)?)s$/.exec(found[0]!) : null;
+  if (!m) throw new Error(`envoy/envoy.yaml: expected one ext_authz filter with a grpc_service timeout, found ${JSON.stringify(found)}`);
+  return Math.round(Number(m[1]) * 1000);
+}
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -57,7 +81,7 @@ function probe(envoy: EnvoyClient, creds: Cred[], workers = 3) {
     for (let i = w; running; i++) {
       const c = creds[i % creds.length] as Cred;
       try {
-        const res = await envoy.check(c.req);
+        const res = await envoy.check(c.req, ENVOY_TIMEOUT_MS);
         const at = Date.now();
         const status = httpStatus(res);
         total++;
