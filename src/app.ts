@@ -73,6 +73,13 @@ function listenError(variable: string, host: string, port: number, err: unknown)
   return new StartupError(`${name}=${value}: ${describe(addr)}`);
 }
 
+const hostPort = (h: string, p: number) => (h.includes(':') ? `[${h}]:${p}` : `${h}:${p}`);
+
+/** Where the data lives: the data file's path, or the Redis URL without its user, password or query (which may hold the sentinels' password). */
+function dataLocation(c: Config): string {
+  return c.redisUrl ? c.redisUrl.replace(/\?.*$/s, '').replace(/\/\/.*@/s, '//') : resolve(c.dataFile);
+}
+
 export class App {
   readonly config: Config;
   readonly logger: Logger;
@@ -257,16 +264,55 @@ export class App {
         waiting = true;
         await new Promise((res) => setTimeout(res, 1000).unref());
       } catch (err) {
-        this.logger.warn({ err: String(err) }, 'store layout upgrade interrupted; it is tried again');
+        // An unreachable Redis is reported once by #watchRedisLink, not by every pass that needs it.
+        this.logger[redis.connected ? 'warn' : 'debug']({ err: String(err) }, 'store layout upgrade interrupted; it is tried again');
         await new Promise((res) => setTimeout(res, delay).unref());
         delay = Math.min(delay * 2, 5000);
       }
     }
   }
 
+  /**
+   * Says so while Redis cannot be reached: a warning naming the address and
+   * the error once the link has been down for a second, repeated with a
+   * back-off (2 s, 4 s, … up to a minute) while it lasts, and one line when
+   * it is back. Until then unknown credentials get 503 and writes fail.
+   */
+  #watchRedisLink(): void {
+    const redis = this.#redis;
+    if (!redis) return;
+    const where = dataLocation(this.config);
+    let downSince: number | undefined;
+    let nextWarnAt = 0;
+    let warned = 0;
+    const tick = () => {
+      if (this.#draining) return;
+      const now = performance.now();
+      if (redis.connected) {
+        if (warned > 0) this.logger.info({ redis: where, downMs: Math.round(now - (downSince ?? now)) }, `Redis at ${where} reachable again`);
+        downSince = undefined;
+        warned = 0;
+      } else {
+        downSince ??= now;
+        if (now - downSince >= 1000 && now >= nextWarnAt) {
+          const why = redis.linkError ?? 'no answer';
+          this.logger.warn(
+            { redis: where, err: why, downMs: Math.round(now - downSince) },
+            `cannot reach Redis at ${where} (${why}): unknown credentials get 503 and admin writes fail until it answers; retrying (REDIS_URL)`,
+          );
+          nextWarnAt = now + Math.min(2000 * 2 ** warned, 60_000);
+          warned++;
+        }
+      }
+      setTimeout(tick, 250).unref();
+    };
+    tick();
+  }
+
   /** Starts syncing and both servers; gRPC health turns SERVING once the replica is warm. */
   async start(): Promise<Ports> {
     this.replicator.start();
+    this.#watchRedisLink();
     this.upkeep = Promise.all([this.#pruneGrants(), this.#upgradeLayout()]).then(() => undefined);
     const c = this.config;
     const grpc = await this.#grpc.listen(c.grpcHost, c.grpcPort).catch((err: unknown) => {
@@ -278,10 +324,8 @@ export class App {
     void this.replicator.whenWarm().then(() => {
       if (!this.#draining) this.#grpc.setServing(true);
     });
-    // Where things are, for the person who just started it: addresses, the console, the data (a
-    // Redis URL without its user, password or query, which may hold the sentinels' password).
-    const hostPort = (h: string, p: number) => (h.includes(':') ? `[${h}]:${p}` : `${h}:${p}`);
-    const data = c.redisUrl ? c.redisUrl.replace(/\?.*$/s, '').replace(/\/\/.*@/s, '//') : resolve(c.dataFile);
+    // Where things are, for the person who just started it: addresses, the console, the data.
+    const data = dataLocation(c);
     const console = `http://${hostPort(c.adminHost, admin)}/`;
     this.logger.info(
       { grpc: hostPort(c.grpcHost, grpc), admin: hostPort(c.adminHost, admin), console, store: c.redisUrl ? 'redis' : 'file', data },

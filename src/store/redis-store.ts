@@ -158,14 +158,25 @@ export class RedisStore implements ConsumerStore {
       // of changes must not wait for TCP to find out.
       if (this.#sub.status === 'ready') this.#sub.disconnect(true);
     });
-    // Errors are reported through 'close'/'down' and failed commands.
-    this.#client.on('error', () => {});
+    // Errors are reported through 'close'/'down' and failed commands; the
+    // last one is kept to say why Redis cannot be reached (linkError).
+    this.#client.on('error', (err: Error) => {
+      this.#linkError = String(err.message).replace(/\s+/g, ' ').slice(0, 200);
+    });
+    this.#client.on('ready', () => (this.#linkError = undefined));
     this.#sub.on('error', () => {});
     this.#sub.on('message', () => this.#events.emit('change'));
     this.#sub.on('ready', () => {
       if (ownSubscribe && this.#subscribed) this.#sub.subscribe(this.#key('events')).catch(() => {});
       this.#events.emit('change');
     });
+  }
+
+  #linkError: string | undefined;
+
+  /** Why the last connection attempt failed (e.g. `connect ECONNREFUSED 10.0.0.5:6379`); undefined once connected. */
+  get linkError(): string | undefined {
+    return this.#linkError;
   }
 
   /** True once connect() asked for the change channel (the subscriber then re-subscribes on each reconnect). */
