@@ -4,7 +4,7 @@
  * compare-and-set. Returns views; a plaintext key leaves only in the answer to
  * the call that created it.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { invalid } from '../consumers/errors.js';
 import { AdminError } from './errors.js';
 import { StoreConflictError, StoreUnavailableError, type ConsumerStore } from '../store/store.js';
@@ -259,9 +259,18 @@ export class ConsumerService {
    * admits every enabled consumer; only with match rules, else DELETE);
    * `match` a list of rules, or null / [] to remove them. Rules that tie with
    * another route's are refused by the store (409 route_match_conflict).
+   *
+   * `ifMatch` (HTTP If-Match: an ETag of routeEtag, or `*`) makes the write
+   * conditional on the route being as the client read it, `ifNoneMatch` `*`
+   * on there being no route yet: 412 precondition_failed otherwise, nothing
+   * written. A write that keeps a
+   * field reads the route first and writes only if it is still as read
+   * (retried when it changed meanwhile), so no concurrent change is lost.
    */
-  async putRoute(route: string, input: unknown): Promise<RouteRecord> {
+  async putRoute(route: string, input: unknown, ifMatch?: string, ifNoneMatch?: string): Promise<RouteRecord> {
     v.routeName(route);
+    if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') throw invalid('If-None-Match', 'only * (no such route yet) is supported');
+    const conditional = ifMatch !== undefined || ifNoneMatch !== undefined;
     const body = v.object(input, 'body');
     v.onlyFields(body, ['consumers', 'expires', 'match'], '');
     if (body.consumers === undefined && body.match === undefined) {
@@ -278,8 +287,34 @@ export class ConsumerService {
     if (body.consumers === null && body.expires !== undefined && body.expires !== null) {
       throw invalid('expires', 'needs a consumers list');
     }
-    const needPrior = body.consumers === undefined || body.match === undefined || (body.expires !== undefined && body.expires !== null);
-    const prior = needPrior ? await this.#read(() => this.#store.getRoute(route)) : undefined;
+    const needPrior = conditional || body.consumers === undefined || body.match === undefined || (body.expires !== undefined && body.expires !== null);
+    for (let attempt = 1; ; attempt++) {
+      const prior = needPrior ? await this.#read(() => this.#store.getRoute(route)) : undefined;
+      if (ifMatch !== undefined) checkIfMatch(route, prior, ifMatch);
+      if (ifNoneMatch !== undefined && prior !== undefined) throw routeChanged(route);
+      const rec = this.#routeRecord(route, body, given, match, prior);
+      try {
+        // The store checks that every name exists, and that the rules tie with no
+        // other route's, atomically with the write: a grant for a name not yet
+        // created would go to whoever creates it.
+        await this.#write(() => this.#store.putRoute(rec, needPrior ? (prior ?? null) : undefined));
+        return rec;
+      } catch (err) {
+        if (!isRouteChanged(err)) throw err;
+        if (conditional) throw routeChanged(route);
+        if (attempt >= 5) throw new AdminError('store_unavailable', `route "${route}" kept changing during this write; nothing was changed, try again`);
+      }
+    }
+  }
+
+  /** The record a PUT of `body` makes of a route that is `prior` (undefined: none, or not read). */
+  #routeRecord(
+    route: string,
+    body: Record<string, unknown>,
+    given: string[] | undefined,
+    match: ReturnType<typeof v.routeMatch>,
+    prior: RouteRecord | undefined,
+  ): RouteRecord {
     // Grants: given, none (null), or as they are (absent; a new route has none).
     const open = body.consumers === null || (body.consumers === undefined && (prior === undefined || prior.open === true));
     const names = open ? [] : (given ?? prior?.consumers ?? []);
@@ -288,7 +323,7 @@ export class ConsumerService {
     if (open && !rules) {
       throw invalid(body.consumers === null ? 'consumers' : 'match', 'a route with no grant list needs match rules; DELETE the route to remove it');
     }
-    const rec: RouteRecord = {
+    return {
       route,
       consumers: names,
       ...(expires ? { expires } : {}),
@@ -296,11 +331,6 @@ export class ConsumerService {
       ...(open ? { open: true as const } : {}),
       updatedAt: this.#iso(),
     };
-    // The store checks that every name exists, and that the rules tie with no
-    // other route's, atomically with the write: a grant for a name not yet
-    // created would go to whoever creates it.
-    await this.#write(() => this.#store.putRoute(rec));
-    return rec;
   }
 
   /**
@@ -345,9 +375,21 @@ export class ConsumerService {
     return { items: page.items, nextCursor: page.next === undefined ? null : encodeCursor(page.next) };
   }
 
-  async deleteRoute(route: string): Promise<void> {
+  /** Removes a route; with `ifMatch` (see putRoute) only if it is as the client read it (412 otherwise). */
+  async deleteRoute(route: string, ifMatch?: string): Promise<void> {
     v.routeName(route);
-    const existed = await this.#write(() => this.#store.deleteRoute(route));
+    let asRead: RouteRecord | undefined;
+    if (ifMatch !== undefined) {
+      const prior = await this.#read(() => this.#store.getRoute(route));
+      checkIfMatch(route, prior, ifMatch);
+      asRead = prior;
+    }
+    let existed: boolean;
+    try {
+      existed = await this.#write(() => this.#store.deleteRoute(route, asRead));
+    } catch (err) {
+      throw isRouteChanged(err) ? routeChanged(route) : err;
+    }
     if (!existed) throw new AdminError('route_not_found', `route "${route}" has no grants and no match rules`);
   }
 
@@ -384,7 +426,7 @@ export class ConsumerService {
     try {
       return await fn();
     } catch (err) {
-      if (isVersionConflict(err)) throw err;
+      if (isVersionConflict(err) || isRouteChanged(err)) throw err;
       throw mapStoreError(err);
     }
   }
@@ -419,6 +461,30 @@ function identityConflict(err: unknown, auth: JwtAuth): unknown {
   return err;
 }
 
+/**
+ * A route's entity tag (HTTP ETag, quoted): a digest of its stored record, so
+ * any change of grants, expiries or rules gives another. A client sends it
+ * back in If-Match to write only the route it read.
+ */
+export function routeEtag(rec: RouteRecord): string {
+  return `"${createHash('sha256').update(JSON.stringify(rec)).digest('base64url').slice(0, 22)}"`;
+}
+
+/** If-Match (RFC 9110 §13.1.1): `*` or a list of entity tags; weak tags never match. */
+function checkIfMatch(route: string, rec: RouteRecord | undefined, ifMatch: string): void {
+  const tags = ifMatch.split(',').map((t) => t.trim());
+  const ok = rec !== undefined && (tags.includes('*') || tags.includes(routeEtag(rec)));
+  if (!ok) throw routeChanged(route);
+}
+
+function routeChanged(route: string): AdminError {
+  return new AdminError('precondition_failed', `route "${route}" is not as you read it (If-Match): it changed or does not exist; nothing was changed, read it again`);
+}
+
+function isRouteChanged(err: unknown): boolean {
+  return err instanceof StoreConflictError && err.code === 'route_changed';
+}
+
 function isVersionConflict(err: unknown): boolean {
   return err instanceof StoreConflictError && err.code === 'version_conflict';
 }
@@ -439,6 +505,8 @@ function mapStoreError(err: unknown): unknown {
           : new AdminError('consumer_not_found', `no consumer named "${err.subject}"; create it before granting it a route`, 'consumers');
       case 'version_conflict':
         return new AdminError('store_unavailable', 'the consumer kept changing; try again');
+      case 'route_changed':
+        return new AdminError('store_unavailable', `route "${err.subject}" changed during this write; nothing was changed, try again`);
       case 'route_match_conflict':
         return new AdminError('route_match_conflict', `${err.detail ?? `the rules tie with route "${err.subject}"`}; make one more specific (a host, a method or a longer path)`, 'match');
     }

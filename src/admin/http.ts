@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { isLoopback } from '../config/config.js';
-import type { ConsumerService } from './consumer-service.js';
+import { routeEtag, type ConsumerService } from './consumer-service.js';
 import { duplicateMember } from '../consumers/strict-json.js';
 import { ConsoleFiles, defaultConsoleDir } from './console.js';
 import type { Auditor } from './audit.js';
@@ -41,9 +41,17 @@ interface Reply {
   body?: unknown;
   /** A non-JSON body (the metrics exposition). */
   raw?: { contentType: string; text: string };
+  /** A route's entity tag (the ETag header), for a later If-Match. */
+  etag?: string;
 }
 
-type Handler = (params: string[], query: URLSearchParams, body: unknown) => Promise<Reply>;
+type Handler = (params: string[], query: URLSearchParams, body: unknown, cond: Conditions) => Promise<Reply>;
+
+/** The request's conditional headers (RFC 9110 §13), when given. */
+interface Conditions {
+  ifMatch: string | undefined;
+  ifNoneMatch: string | undefined;
+}
 
 interface RouteDef {
   pattern: RegExp;
@@ -118,10 +126,16 @@ export class AdminServer {
       {
         pattern: /^\/v1\/routes\/([^/]+)$/,
         methods: {
-          GET: async ([r]) => ({ status: 200, body: s.routeView(await s.getRoute(r as string)) }),
-          PUT: async ([r], _q, b) => ({ status: 200, body: s.routeView(await s.putRoute(r as string, b)) }),
-          DELETE: async ([r]) => {
-            await s.deleteRoute(r as string);
+          GET: async ([r]) => {
+            const rec = await s.getRoute(r as string);
+            return { status: 200, body: s.routeView(rec), etag: routeEtag(rec) };
+          },
+          PUT: async ([r], _q, b, cond) => {
+            const rec = await s.putRoute(r as string, b, cond.ifMatch, cond.ifNoneMatch);
+            return { status: 200, body: s.routeView(rec), etag: routeEtag(rec) };
+          },
+          DELETE: async ([r], _q, _b, cond) => {
+            await s.deleteRoute(r as string, cond.ifMatch);
             return { status: 204 };
           },
         },
@@ -189,7 +203,8 @@ export class AdminServer {
     }
     const params = (route.pattern.exec(url.pathname) ?? []).slice(1).map(decodeParam);
     const body = method === 'POST' || method === 'PUT' || method === 'PATCH' ? await readJson(req) : undefined;
-    const run = () => handler(params, url.searchParams, body);
+    const cond = { ifMatch: req.headers['if-match'], ifNoneMatch: req.headers['if-none-match'] };
+    const run = () => handler(params, url.searchParams, body, cond);
     return this.#auditor ? this.#auditor.around(principal.name, method, url.pathname, body, run) : run();
   }
 
@@ -264,6 +279,7 @@ function send(res: ServerResponse, reply: Reply): void {
   res.statusCode = reply.status;
   res.setHeader('cache-control', 'no-store');
   res.setHeader('x-content-type-options', 'nosniff');
+  if (reply.etag) res.setHeader('etag', reply.etag);
   if (reply.raw) {
     res.setHeader('content-type', reply.raw.contentType);
     res.setHeader('content-length', Buffer.byteLength(reply.raw.text));

@@ -280,29 +280,32 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         const [route, ...names] = rest;
         if (!route || names.length === 0) throw new UsageError(`routes ${verb} takes ROUTE NAME...`);
         if (verb === 'revoke' && o.expires !== undefined) throw new UsageError('routes revoke takes no --expires');
-        const cur = (await api.callOr404('GET', `routes/${path(route)}`)) as RouteView | undefined;
-        const set = new Set(cur?.consumers ?? []);
-        const expires: Record<string, string> = { ...cur?.expires };
-        for (const n of names) {
-          if (verb === 'grant') set.add(n);
-          else set.delete(n);
-          delete expires[n];
-          if (verb === 'grant' && o.expires !== undefined) expires[n] = o.expires;
-        }
-        for (const n of Object.keys(expires)) if (!set.has(n)) delete expires[n];
-        const body: Record<string, unknown> = { consumers: [...set] };
-        if (Object.keys(expires).length > 0) body.expires = expires;
-        const res = (await api.call('PUT', `routes/${path(route)}`, body)) as RouteView;
+        const res = (await api.updateRoute(route, (cur) => {
+          const set = new Set(cur?.consumers ?? []);
+          const expires: Record<string, string> = { ...cur?.expires };
+          for (const n of names) {
+            if (verb === 'grant') set.add(n);
+            else set.delete(n);
+            delete expires[n];
+            if (verb === 'grant' && o.expires !== undefined) expires[n] = o.expires;
+          }
+          for (const n of Object.keys(expires)) if (!set.has(n)) delete expires[n];
+          const body: Record<string, unknown> = { consumers: [...set] };
+          if (Object.keys(expires).length > 0) body.expires = expires;
+          return { put: body };
+        })) as RouteView;
         print(describeGrants(route, res), res);
         return 0;
       }
       case 'routes clear': {
         const route = one('ROUTE');
-        const cur = (await api.callOr404('GET', `routes/${path(route)}`)) as RouteView | undefined;
-        // A route with match rules keeps them: only its grant list goes.
-        if (cur?.match) await api.call('PUT', `routes/${path(route)}`, { consumers: null });
-        else if (cur) await api.call('DELETE', `routes/${path(route)}`);
-        print(describeGrants(route, undefined), { route, cleared: cur !== undefined });
+        let existed = false;
+        await api.updateRoute(route, (cur) => {
+          existed = cur !== undefined;
+          // A route with match rules keeps them: only its grant list goes.
+          return cur?.match ? { put: { consumers: null } } : cur ? 'delete' : 'keep';
+        });
+        print(describeGrants(route, undefined), { route, cleared: existed });
         return 0;
       }
       case 'routes match': {
@@ -310,16 +313,17 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         const rule = matchRule(o);
         if (o.clear && (rule || o.add)) throw new UsageError('routes match --clear takes no --host, --path, --method or --add');
         if (!o.clear && !rule) throw new UsageError('routes match takes --host, --path or --method (or --clear)');
-        const cur = (await api.callOr404('GET', `routes/${path(route)}`)) as RouteView | undefined;
         if (o.clear) {
-          // A route that exists only for its rules (no grant list) goes with them.
-          if (cur?.open) await api.call('DELETE', `routes/${path(route)}`);
-          else if (cur?.match) await api.call('PUT', `routes/${path(route)}`, { match: null });
-          print(`route ${route} has no match rules: it is named only by context_extensions.route`, { route, cleared: cur?.match !== undefined });
+          let had = false;
+          await api.updateRoute(route, (cur) => {
+            had = cur?.match !== undefined;
+            // A route that exists only for its rules (no grant list) goes with them.
+            return cur?.open ? 'delete' : cur?.match ? { put: { match: null } } : 'keep';
+          });
+          print(`route ${route} has no match rules: it is named only by context_extensions.route`, { route, cleared: had });
           return 0;
         }
-        const match = o.add ? [...(cur?.match ?? []), rule] : [rule];
-        const res = (await api.call('PUT', `routes/${path(route)}`, { match })) as RouteView;
+        const res = (await api.updateRoute(route, (cur) => ({ put: { match: o.add ? [...(cur?.match ?? []), rule] : [rule] } }))) as RouteView;
         print(`${describeGrants(route, res)}\n${describeMatch(res)}`, res);
         return 0;
       }
@@ -600,6 +604,9 @@ async function envHelp(): Promise<string> {
   return `\nEnvironment of "serve":\n${rows.join('\n')}\n`;
 }
 
+/** The condition "no such route yet" (If-None-Match: *) for AdminClient's writes. */
+const NONE = Symbol('none');
+
 class AdminClient {
   readonly base: string;
   constructor(
@@ -611,9 +618,15 @@ class AdminClient {
   }
 
   async call(method: string, path: string, body?: unknown): Promise<unknown> {
+    return (await this.#send(method, path, body)).json;
+  }
+
+  async #send(method: string, path: string, body?: unknown, ifMatch?: string | typeof NONE): Promise<{ json: unknown; etag: string | undefined }> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
+    if (ifMatch === NONE) headers['if-none-match'] = '*';
+    else if (ifMatch !== undefined) headers['if-match'] = ifMatch;
     const res = await this.doFetch(`${this.base}/v1/${path}`, {
       method,
       headers,
@@ -625,7 +638,40 @@ class AdminClient {
       const e = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
       throw new ApiError(res.status, e?.code ?? 'error', e?.message ?? res.statusText);
     }
-    return json;
+    return { json, etag: res.headers.get('etag') ?? undefined };
+  }
+
+  /**
+   * A read-modify-write of a route that loses no concurrent change: reads it
+   * (with its ETag), lets `change` decide from what it holds, and writes with
+   * If-Match; when another writer got there first (412), reads again and
+   * decides again (up to 30 times, after a random pause that grows). A route that does not exist yet is written
+   * with If-None-Match: * (only if still none).
+   */
+  async updateRoute(route: string, change: (cur: RouteView | undefined) => { put: Record<string, unknown> } | 'delete' | 'keep'): Promise<RouteView | undefined> {
+    const at = `routes/${encodeURIComponent(route)}`;
+    for (let attempt = 1; ; attempt++) {
+      let cur: RouteView | undefined;
+      let etag: string | undefined;
+      try {
+        ({ json: cur, etag } = (await this.#send('GET', at)) as { json: RouteView; etag: string | undefined });
+      } catch (err) {
+        if (!(err instanceof ApiError && err.status === 404)) throw err;
+      }
+      const what = change(cur);
+      if (what === 'keep') return cur;
+      try {
+        if (what === 'delete') {
+          await this.#send('DELETE', at, undefined, etag);
+          return undefined;
+        }
+        return (await this.#send('PUT', at, what.put, etag ?? NONE)).json as RouteView;
+      } catch (err) {
+        if (!(err instanceof ApiError && err.status === 412) || attempt >= 30) throw err;
+      }
+      // Writers that collided spread out before reading again.
+      await new Promise((r) => setTimeout(r, Math.random() * Math.min(10 * 2 ** attempt, 250)));
+    }
   }
 
   async callOr404(method: string, path: string): Promise<unknown> {

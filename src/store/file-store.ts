@@ -383,8 +383,9 @@ export class FileStore implements ConsumerStore {
     return page([...this.#consumers.values()], (c) => c.name, limit, after);
   }
 
-  putRoute(rec: RouteRecord): Promise<void> {
+  putRoute(rec: RouteRecord, asRead?: RouteRecord | null): Promise<void> {
     return this.#write(`r:${rec.route}`, () => {
+      if (!isAsRead(this.#routes.get(rec.route), asRead)) throw new StoreConflictError('route_changed', rec.route);
       const missing = rec.consumers.find((c) => !this.#consumers.has(c));
       if (missing !== undefined) throw new StoreConflictError('consumer_not_found', missing);
       // Writes run one at a time, so the conflict check and the write are one step.
@@ -425,11 +426,12 @@ export class FileStore implements ConsumerStore {
     return out;
   }
 
-  async deleteRoute(route: string): Promise<boolean> {
+  async deleteRoute(route: string, asRead?: RouteRecord): Promise<boolean> {
     // Checked inside the write queue, so a put issued just before is seen.
     const absent = new Error('absent');
     try {
       await this.#write(`r:${route}`, () => {
+        if (this.#routes.has(route) && !isAsRead(this.#routes.get(route), asRead)) throw new StoreConflictError('route_changed', route);
         if (!this.#routes.delete(route)) throw absent;
       });
     } catch (err) {
@@ -688,4 +690,11 @@ function page<T>(all: T[], key: (t: T) => string, limit: number, after?: string)
   const items = sorted.slice(0, limit);
   const last = items[items.length - 1];
   return sorted.length > limit && last ? { items, next: key(last) } : { items };
+}
+
+/** Whether a route write's condition holds: any record (undefined), none (null), or the record the writer read. */
+function isAsRead(stored: RouteRecord | undefined, asRead: RouteRecord | null | undefined): boolean {
+  if (asRead === undefined) return true;
+  if (asRead === null) return stored === undefined;
+  return stored !== undefined && JSON.stringify(stored) === JSON.stringify(asRead);
 }

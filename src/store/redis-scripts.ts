@@ -198,9 +198,17 @@ return 'ok'
  * the record carries no rules, nothing to check).
  *
  * KEYS: route, rev, log, routes, matches, matchrev, ...consumerKeys (n), ...grantKeys (n)
- * ARGV: entity, channel, route, json, n, matchJson ('' = no rules), expectedMatchRev
+ * ARGV: entity, channel, route, json, n, matchJson ('' = no rules), expectedMatchRev,
+ *       asRead ('' = any record; '-' = none; else the JSON the writer read: 'changed' when the record is not that)
  */
-export const PUT_ROUTE = `
+const AS_READ = (arg: string) => `
+if ${arg} == '-' then
+  if redis.call('EXISTS', KEYS[1]) == 1 then return 'changed' end
+elseif ${arg} ~= '' and redis.call('GET', KEYS[1]) ~= ${arg} then
+  return 'changed'
+end`;
+
+export const PUT_ROUTE = `${AS_READ('ARGV[8]')}
 if ARGV[7] ~= '' and (redis.call('GET', KEYS[6]) or '0') ~= ARGV[7] then return 'retry' end
 local n = tonumber(ARGV[5])
 for i = 1, n do
@@ -224,9 +232,9 @@ return 'ok'
 /**
  * Deletes a route's record and its match rules.
  * KEYS: route, rev, log, routes, matches, matchrev
- * ARGV: entity, channel, route
+ * ARGV: entity, channel, route, asRead ('' = any record; else the JSON the writer read: 'changed' when the record is not that)
  */
-export const DELETE_ROUTE = `
+export const DELETE_ROUTE = `${AS_READ('ARGV[4]')}
 if redis.call('DEL', KEYS[1]) == 0 then return 'absent' end
 redis.call('ZREM', KEYS[4], ARGV[3])
 if redis.call('HDEL', KEYS[5], ARGV[3]) == 1 then redis.call('INCR', KEYS[6]) end

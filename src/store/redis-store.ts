@@ -377,7 +377,7 @@ export class RedisStore implements ConsumerStore {
     return this.#page('names', 'c:', limit, after);
   }
 
-  async putRoute(rec: RouteRecord): Promise<void> {
+  async putRoute(rec: RouteRecord, asRead?: RouteRecord | null): Promise<void> {
     const entity = `r:${rec.route}`;
     const names = rec.consumers;
     const rules = rec.match && rec.match.length > 0 ? rec.match : undefined;
@@ -395,8 +395,9 @@ export class RedisStore implements ConsumerStore {
           ...names.map((c) => this.#key(`c:${c}`)),
           ...names.map((c) => this.#key(`g:${c}`)),
         ],
-        [entity, this.#channel(), rec.route, JSON.stringify(rec), names.length, rules ? JSON.stringify(rules) : '', expect],
+        [entity, this.#channel(), rec.route, JSON.stringify(rec), names.length, rules ? JSON.stringify(rules) : '', expect, asReadArg(asRead)],
       );
+      if (out === 'changed') throw new StoreConflictError('route_changed', rec.route);
       if (out.startsWith('missing:')) throw new StoreConflictError('consumer_not_found', names[Number(out.slice(8)) - 1]);
       if (out !== 'retry') return;
       if (attempt >= RETRIES) throw new StoreUnavailableError(new Error('route match rules kept changing during a route write'));
@@ -415,13 +416,14 @@ export class RedisStore implements ConsumerStore {
     return (revReply[1] as string | null) ?? '0';
   }
 
-  async deleteRoute(route: string): Promise<boolean> {
+  async deleteRoute(route: string, asRead?: RouteRecord): Promise<boolean> {
     const entity = `r:${route}`;
     const out = await this.#run(
       scripts.DELETE_ROUTE,
       [...this.#head(entity), this.#key('routes'), this.#key('matches'), this.#key('matchrev')],
-      [entity, this.#channel(), route],
+      [entity, this.#channel(), route, asReadArg(asRead)],
     );
+    if (out === 'changed') throw new StoreConflictError('route_changed', route);
     return out === 'ok';
   }
 
@@ -678,4 +680,13 @@ export class RedisStore implements ConsumerStore {
     this.#client.disconnect();
     this.#sub.disconnect();
   }
+}
+
+/**
+ * A route write's condition for the scripts: '' any record, '-' none, else
+ * the record as the writer read it. A stored route is the JSON.stringify of
+ * its record, which a parse and a stringify give back unchanged.
+ */
+function asReadArg(asRead: RouteRecord | null | undefined): string {
+  return asRead === undefined ? '' : asRead === null ? '-' : JSON.stringify(asRead);
 }

@@ -299,8 +299,8 @@ export class SealedStore implements ConsumerStore {
     return set;
   }
 
-  putRoute: ConsumerStore['putRoute'] = (rec) => this.#inner.putRoute(rec);
-  deleteRoute: ConsumerStore['deleteRoute'] = (route) => this.#inner.deleteRoute(route);
+  putRoute: ConsumerStore['putRoute'] = (rec, asRead) => this.#inner.putRoute(rec, asRead);
+  deleteRoute: ConsumerStore['deleteRoute'] = (route, asRead) => this.#inner.deleteRoute(route, asRead);
   getRoute: ConsumerStore['getRoute'] = (route) => this.#inner.getRoute(route);
   listRoutes: ConsumerStore['listRoutes'] = (limit, after) => this.#inner.listRoutes(limit, after);
   routesGranting: ConsumerStore['routesGranting'] = (consumer) => this.#inner.routesGranting(consumer);

@@ -22,7 +22,8 @@ export type StoreConflictCode =
   | 'credential_conflict'
   | 'consumer_not_found'
   | 'version_conflict'
-  | 'route_match_conflict';
+  | 'route_match_conflict'
+  | 'route_changed';
 
 /** A write refused because of the data (not an outage). */
 export class StoreConflictError extends Error {
@@ -141,8 +142,12 @@ export interface ConsumerStore {
    * another route's (route-match.ts `matchConflict`) are refused, also
    * atomically with the write, so no two stored routes ever tie:
    * StoreConflictError('route_match_conflict', otherRoute, message).
+   * With `asRead` (the record the writer read, or null for none) the write
+   * happens only if the stored record is still that one, atomically: else
+   * StoreConflictError('route_changed', route). A read-modify-write of a
+   * route (a grant added to its list) loses no concurrent change that way.
    */
-  putRoute(rec: RouteRecord): Promise<void>;
+  putRoute(rec: RouteRecord, asRead?: RouteRecord | null): Promise<void>;
   /** Routes whose grants name `consumer`, in route order. */
   routesGranting(consumer: string): Promise<RouteRecord[]>;
   /**
@@ -152,8 +157,12 @@ export interface ConsumerStore {
    * index the store keeps for grants. Returns each route it changed.
    */
   pruneDanglingGrants(): Promise<Array<{ before: RouteRecord; after: RouteRecord }>>;
-  /** Removes a route's record (grants and match rules). Returns false when there was none. */
-  deleteRoute(route: string): Promise<boolean>;
+  /**
+   * Removes a route's record (grants and match rules). Returns false when
+   * there was none. With `asRead`, only if the stored record is still that
+   * one: else StoreConflictError('route_changed', route).
+   */
+  deleteRoute(route: string, asRead?: RouteRecord): Promise<boolean>;
   getRoute(route: string): Promise<RouteRecord | undefined>;
   listRoutes(limit: number, after?: string): Promise<Page<RouteRecord>>;
 
