@@ -15,7 +15,7 @@ const FLOORS = [
   ['src/cli/', 'src/workers.ts'],
   ['src/grpc/', 'src/admin/', 'src/metrics/'],
   ['src/authz/', 'src/config/'],
-  ['src/replica/'],
+  ['src/replica/', 'src/limits/'],
   ['src/store/'],
   ['src/consumers/'],
   ['src/log.ts'],

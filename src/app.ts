@@ -17,6 +17,8 @@ import { Metrics } from './metrics/registry.js';
 import { instrumentStore } from './metrics/store-metrics.js';
 import { ConsumerReplica } from './replica/consumer-replica.js';
 import { FileStore } from './store/file-store.js';
+import { Limiter } from './limits/limiter.js';
+import { LocalCounters, type UsageCounters } from './store/usage-counters.js';
 import { parseRedisUrl } from './store/redis-connection.js';
 import { LAYOUT_VERSION, RedisStore } from './store/redis-store.js';
 import { Replicator } from './replica/replicator.js';
@@ -88,6 +90,10 @@ export class App {
   readonly replicator: Replicator;
   readonly service: ConsumerService;
   readonly authorizer: Authorizer;
+  /** Rate limits and quotas: leases of budget from the store's counters. */
+  readonly limiter: Limiter;
+  /** Where the counts behind limits live: Redis, or this instance's own (the file store). */
+  readonly counters: UsageCounters;
   readonly metrics: Metrics;
   readonly telemetry: CheckTelemetry;
   readonly auditor: Auditor;
@@ -135,8 +141,16 @@ export class App {
       observer: this.metrics.sync,
       tombstoneRetentionMs: opts.tombstoneRetentionMs,
     });
-    this.authorizer = new Authorizer({ replica: this.replica, now: opts.now, tokenCacheSize: opts.tokenCacheSize, routeMismatch: opts.config.routeMismatch });
-    this.service = new ConsumerService({ store: this.store, now: opts.now });
+    this.counters = inner instanceof RedisStore ? inner : inner instanceof FileStore ? inner.counters : new LocalCounters();
+    this.limiter = new Limiter({ counters: this.counters, now: opts.now });
+    this.authorizer = new Authorizer({
+      replica: this.replica,
+      now: opts.now,
+      tokenCacheSize: opts.tokenCacheSize,
+      routeMismatch: opts.config.routeMismatch,
+      limiter: this.limiter,
+    });
+    this.service = new ConsumerService({ store: this.store, counters: this.counters, now: opts.now });
     this.auditor = new Auditor({ store: this.store, service: this.service, logger: this.logger, now: opts.now });
     const tls = opts.config.grpcTls;
     this.#grpc = new GrpcServer({
@@ -355,6 +369,8 @@ export class App {
     await this.#grpc.drain(this.config.drainMs);
     this.replicator.stop();
     await this.#admin.close();
+    // Unspent budget back to the shared counts before the link goes.
+    await this.limiter.close();
     await this.store.close();
   }
 }

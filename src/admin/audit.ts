@@ -37,6 +37,8 @@ const PATTERNS: ReadonlyArray<readonly [string, RegExp, string, 'consumer' | 'ro
   ['DELETE', /^\/v1\/consumers\/([^/]+)$/, 'consumer.delete', 'consumer'],
   ['POST', /^\/v1\/consumers\/([^/]+)\/keys$/, 'key.add', 'consumer'],
   ['DELETE', /^\/v1\/consumers\/([^/]+)\/keys\/[^/]+$/, 'key.remove', 'consumer'],
+  ['POST', /^\/v1\/consumers\/([^/]+)\/quota\/reset$/, 'quota.reset', 'consumer'],
+  ['POST', /^\/v1\/consumers\/([^/]+)\/quota\/top-up$/, 'quota.top_up', 'consumer'],
   ['PUT', /^\/v1\/routes\/([^/]+)$/, 'route.put', 'route'],
   ['DELETE', /^\/v1\/routes\/([^/]+)$/, 'route.delete', 'route'],
 ];

@@ -7,6 +7,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { invalid } from '../consumers/errors.js';
 import { AdminError } from './errors.js';
+import { consumerLimits, MAX_LIMIT_REQUESTS, quotaPeriod, type ConsumerLimits, type QuotaPeriod, type QuotaSpec } from '../consumers/limits.js';
+import type { QuotaUsageView } from '../consumers/views.js';
+import { quotaKey, ttlOf } from '../limits/limiter.js';
+import { LocalCounters, type QuotaCount, type UsageCounters } from '../store/usage-counters.js';
 import { StoreConflictError, StoreUnavailableError, type ConsumerStore } from '../store/store.js';
 import {
   customKeyProblem,
@@ -35,6 +39,8 @@ import * as v from '../consumers/validate.js';
 
 export interface ConsumerServiceOptions {
   store: ConsumerStore;
+  /** The counts behind quotas (usage, reset, top-up); default: counts of this process only (tests). */
+  counters?: UsageCounters;
   now?: () => number;
 }
 
@@ -54,10 +60,12 @@ const CAS_ATTEMPTS = 8;
 
 export class ConsumerService {
   readonly #store: ConsumerStore;
+  readonly #counters: UsageCounters;
   readonly #now: () => number;
 
   constructor(opts: ConsumerServiceOptions) {
     this.#store = opts.store;
+    this.#counters = opts.counters ?? new LocalCounters();
     this.#now = opts.now ?? Date.now;
   }
 
@@ -67,12 +75,13 @@ export class ConsumerService {
 
   async create(input: unknown): Promise<Created> {
     const body = v.object(input, 'body');
-    v.onlyFields(body, ['name', 'description', 'enabled', 'auth'], '');
+    v.onlyFields(body, ['name', 'description', 'enabled', 'auth', 'limits'], '');
     const name = v.consumerName(body.name);
     const description = v.description(body.description);
     const enabled = v.bool(body.enabled, 'enabled', true);
+    const limits = consumerLimits(body.limits) ?? undefined;
     const auth = v.object(body.auth, 'auth');
-    if (auth.type === 'jwt') return this.#createJwt(name, description, enabled, auth);
+    if (auth.type === 'jwt') return this.#createJwt(name, description, enabled, auth, limits);
     if (auth.type !== 'api-key') throw invalid('auth.type', 'must be "api-key" or "jwt"');
     v.onlyFields(auth, ['type', 'generation', 'key', 'source', 'expiresAt'], 'auth');
     const source = v.credentialSource(auth.source, 'auth.source');
@@ -87,12 +96,13 @@ export class ConsumerService {
       updatedAt: now,
       version: 1,
       auth: { type: 'api-key', source, keys: [key] },
+      ...(limits ? { limits } : {}),
     };
     await this.#write(() => this.#store.createConsumer(rec));
     return { consumer: toView(rec), apiKey: plaintext };
   }
 
-  async #createJwt(name: string, description: string, enabled: boolean, auth: v.Json): Promise<Created> {
+  async #createJwt(name: string, description: string, enabled: boolean, auth: v.Json, limits: ConsumerLimits | undefined): Promise<Created> {
     v.onlyFields(auth, ['type', 'keyType', 'jwks', 'token', 'identity', 'claims', 'claimsToHeaders'], 'auth');
     const keyType = auth.keyType;
     if (keyType !== 'symmetric' && keyType !== 'asymmetric') throw invalid('auth.keyType', 'is required: "symmetric" or "asymmetric"');
@@ -115,7 +125,9 @@ export class ConsumerService {
       claims,
       claimsToHeaders,
     };
-    const rec: ConsumerRecord = { id: newId('csm_'), name, description, enabled, createdAt: now, updatedAt: now, version: 1, auth: jwt };
+    const rec: ConsumerRecord = {
+      id: newId('csm_'), name, description, enabled, createdAt: now, updatedAt: now, version: 1, auth: jwt, ...(limits ? { limits } : {}),
+    };
     try {
       await this.#write(() => this.#store.createConsumer(rec));
     } catch (err) {
@@ -163,15 +175,54 @@ export class ConsumerService {
 
   async update(name: string, input: unknown): Promise<ConsumerView> {
     const body = v.object(input, 'body');
-    v.onlyFields(body, ['enabled', 'description'], '');
+    v.onlyFields(body, ['enabled', 'description', 'limits'], '');
     const enabled = body.enabled === undefined ? undefined : v.bool(body.enabled, 'enabled', true);
     const description = body.description === undefined ? undefined : v.description(body.description);
-    const rec = await this.#modify(name, (cur) => ({
-      ...cur,
-      enabled: enabled ?? cur.enabled,
-      description: description ?? cur.description,
-    }));
+    const limits = consumerLimits(body.limits);
+    const rec = await this.#modify(name, (cur) => {
+      const next: ConsumerRecord = { ...cur, enabled: enabled ?? cur.enabled, description: description ?? cur.description };
+      if (limits === undefined) return next;
+      const { limits: _old, ...rest } = next;
+      return limits === null ? rest : { ...rest, limits };
+    });
     return toView(rec);
+  }
+
+  /** The consumer's quota in the current period: its count, credits and what is left (null when it has no quota). */
+  async usage(name: string): Promise<{ quota: QuotaUsageView | null }> {
+    const rec = await this.#require(name);
+    const spec = rec.limits?.quota;
+    if (!spec) return { quota: null };
+    const period = quotaPeriod(spec, this.#now());
+    const count = await this.#read(() => this.#counters.quotaCount(quotaKey(rec.id, period.id)));
+    return { quota: quotaView(spec, period, count) };
+  }
+
+  /** Starts the current period's count over (used and credits 0). */
+  async resetQuota(name: string): Promise<{ quota: QuotaUsageView }> {
+    const { rec, spec, period } = await this.#quotaOf(name);
+    await this.#write(() => this.#counters.resetQuota(quotaKey(rec.id, period.id)));
+    return { quota: quotaView(spec, period, { used: 0, credits: 0 }) };
+  }
+
+  /** Adds `requests` to the current period (credits). */
+  async topUpQuota(name: string, input: unknown): Promise<{ quota: QuotaUsageView }> {
+    const body = v.object(input, 'body');
+    v.onlyFields(body, ['requests'], '');
+    const n = body.requests;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_LIMIT_REQUESTS) {
+      throw invalid('requests', `must be a whole number from 1 to ${MAX_LIMIT_REQUESTS}`);
+    }
+    const { rec, spec, period } = await this.#quotaOf(name);
+    const count = await this.#write(() => this.#counters.topUpQuota(quotaKey(rec.id, period.id), n, ttlOf(period)));
+    return { quota: quotaView(spec, period, count) };
+  }
+
+  async #quotaOf(name: string): Promise<{ rec: ConsumerRecord; spec: QuotaSpec; period: QuotaPeriod }> {
+    const rec = await this.#require(name);
+    const spec = rec.limits?.quota;
+    if (!spec) throw new AdminError('quota_not_set', `consumer "${name}" has no quota (set limits.quota first)`);
+    return { rec, spec, period: quotaPeriod(spec, this.#now()) };
   }
 
   /**
@@ -430,6 +481,20 @@ export class ConsumerService {
       throw mapStoreError(err);
     }
   }
+}
+
+function quotaView(spec: QuotaSpec, period: QuotaPeriod, count: QuotaCount): QuotaUsageView {
+  return {
+    requests: spec.requests,
+    period: spec.period,
+    timeZone: spec.timeZone ?? 'UTC',
+    periodId: period.id,
+    periodStart: new Date(period.startMs).toISOString(),
+    periodEnd: new Date(period.endMs).toISOString(),
+    used: count.used,
+    credits: count.credits,
+    remaining: Math.max(0, spec.requests + count.credits - count.used),
+  };
 }
 
 /** Validates `auth.jwks` of an asymmetric consumer: 1-16 public keys with distinct kids. */

@@ -16,6 +16,7 @@ export const ADMIN_ERRORS = Object.freeze({
   consumer_exists: 409,
   credential_conflict: 409,
   route_match_conflict: 409,
+  quota_not_set: 409,
   precondition_failed: 412,
   payload_too_large: 413,
   unsupported_media_type: 415,

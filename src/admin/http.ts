@@ -97,6 +97,18 @@ export class AdminServer {
         },
       },
       {
+        pattern: /^\/v1\/consumers\/([^/]+)\/usage$/,
+        methods: { GET: async ([n]) => ({ status: 200, body: await s.usage(n as string) }) },
+      },
+      {
+        pattern: /^\/v1\/consumers\/([^/]+)\/quota\/reset$/,
+        methods: { POST: async ([n]) => ({ status: 200, body: await s.resetQuota(n as string) }) },
+      },
+      {
+        pattern: /^\/v1\/consumers\/([^/]+)\/quota\/top-up$/,
+        methods: { POST: async ([n], _q, b) => ({ status: 200, body: await s.topUpQuota(n as string, b) }) },
+      },
+      {
         pattern: /^\/v1\/consumers\/([^/]+)\/keys$/,
         methods: {
           POST: async ([n], _q, b) => ({ status: 201, body: await s.addKey(n as string, b) }),

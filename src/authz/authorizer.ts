@@ -28,7 +28,9 @@
 import type { ConsumerReplica } from '../replica/consumer-replica.js';
 import { ApiKeyResolver } from './api-key-credential.js';
 import type { Match, Resolved } from './credential-match.js';
-import { deny, type Decision } from './decision.js';
+import type { Limiter, LimitVerdict } from '../limits/limiter.js';
+import type { ConsumerIdentity } from '../replica/consumer-replica.js';
+import { deny, denyConsumer, type Allow, type Decision } from './decision.js';
 import { findCredentials } from './find-credentials.js';
 import { identityOf } from './identity.js';
 import { JwtResolver } from './jwt-credential.js';
@@ -44,6 +46,8 @@ export interface AuthorizerOptions {
   tokenCacheSize?: number;
   /** A context_extensions.route the match rules disagree with: wins (default) or is denied (route-naming.ts). */
   routeMismatch?: RouteMismatchMode;
+  /** Spends the rate limits and quotas of consumers that have them; none: limits are not enforced. */
+  limiter?: Limiter;
 }
 
 export class Authorizer {
@@ -51,6 +55,7 @@ export class Authorizer {
   readonly #now: () => number;
   readonly #keys: ApiKeyResolver;
   readonly #jwts: JwtResolver;
+  readonly #limiter: Limiter | undefined;
   /** Signature verifications made (a cached token makes none); read by tests and metrics. */
   readonly stats: { readonly signatureChecks: number };
 
@@ -61,6 +66,7 @@ export class Authorizer {
     this.#now = opts.now ?? Date.now;
     this.#routes = new RouteNaming(opts.replica, opts.routeMismatch);
     this.#keys = new ApiKeyResolver(this.#replica);
+    this.#limiter = opts.limiter;
     this.#jwts = new JwtResolver({ replica: this.#replica, now: this.#now, tokenCacheSize: opts.tokenCacheSize });
     this.stats = this.#jwts.stats;
   }
@@ -118,8 +124,21 @@ export class Authorizer {
     if (!dir.isFresh()) return deny('authz_unavailable');
     const identity = identityOf(match.entry);
     const { strip, headers } = match;
-    return headers && headers.length > 0 ? { allow: true, identity, strip, headers } : { allow: true, identity, strip };
+    const allow: Allow = headers && headers.length > 0 ? { allow: true, identity, strip, headers } : { allow: true, identity, strip };
+    // Limits last: only a request every other step admits spends budget.
+    const consumer = match.entry.consumer.record;
+    const limits = this.#limiter && dir.limitsOf(consumer.name);
+    if (!limits) return allow;
+    const verdict = (this.#limiter as Limiter).admit(consumer.id, limits, route);
+    return verdict instanceof Promise ? verdict.then((v) => limited(allow, v, consumer)) : limited(allow, verdict, consumer);
   }
+}
+
+/** The allow as the limits' verdict leaves it: refused (429, or 503 when they cannot be checked), or with their headers. */
+function limited(allow: Allow, v: LimitVerdict, consumer: ConsumerIdentity): Decision {
+  if (v.refused === undefined) return v.headers.length === 0 ? allow : { ...allow, responseHeaders: v.headers };
+  const reason = v.refused === 'limits_unavailable' ? 'authz_unavailable' : v.refused;
+  return { ...denyConsumer(reason, consumer), headers: v.headers };
 }
 
 /** Whether a signature check is still pending (a loop, not `some` with a closure, on the hot path). */

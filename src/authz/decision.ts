@@ -4,6 +4,7 @@
  * failed, never that the caller was refused.
  */
 import type { Identity } from './identity.js';
+import type { HeaderPair } from '../limits/limiter.js';
 import type { ClaimHeaderValue } from './jwt.js';
 import { REASONS, type Reason } from './reasons.js';
 
@@ -28,6 +29,8 @@ export interface Allow {
   readonly strip: Strip;
   /** Claims-to-headers values (JWT); a value of undefined removes the header. */
   readonly headers?: readonly ClaimHeaderValue[];
+  /** Headers for the client's response (RateLimit, when the consumer's limits ask for them). */
+  readonly responseHeaders?: readonly HeaderPair[];
 }
 
 export interface Deny {
@@ -38,6 +41,8 @@ export interface Deny {
   readonly consumer?: string;
   /** That consumer's auth type. */
   readonly authType?: string;
+  /** Headers of the denied response beyond the reason's own (a 429's Retry-After and RateLimit). */
+  readonly headers?: readonly HeaderPair[];
 }
 
 export type Decision = Allow | Deny;

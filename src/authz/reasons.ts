@@ -9,6 +9,7 @@ export const GrpcCode = {
   OK: 0,
   INVALID_ARGUMENT: 3,
   PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
   UNAVAILABLE: 14,
   UNAUTHENTICATED: 16,
 } as const;
@@ -24,10 +25,12 @@ export type Reason =
   | 'grant_expired'
   | 'route_mismatch'
   | 'path_not_normal'
+  | 'rate_limited'
+  | 'quota_exhausted'
   | 'authz_unavailable';
 
 export interface ReasonInfo {
-  readonly http: 400 | 401 | 403 | 503;
+  readonly http: 400 | 401 | 403 | 429 | 503;
   readonly grpc: GrpcCode;
   /** Default client-facing message; never names a consumer or a secret. */
   readonly message: string;
@@ -44,6 +47,9 @@ export const REASONS: Readonly<Record<Reason, ReasonInfo>> = Object.freeze({
   route_mismatch: { http: 403, grpc: GrpcCode.PERMISSION_DENIED, message: 'The request does not match the route it was sent to.' },
   // A route would be named from a path (or host) that is not in normal form: refused, never matched loosely.
   path_not_normal: { http: 400, grpc: GrpcCode.INVALID_ARGUMENT, message: 'The request path is not in normal form.' },
+  // The consumer's rate limit (or its limit on this route) has no request left now; Retry-After says when.
+  rate_limited: { http: 429, grpc: GrpcCode.RESOURCE_EXHAUSTED, message: 'Too many requests: the rate limit is reached.' },
+  quota_exhausted: { http: 429, grpc: GrpcCode.RESOURCE_EXHAUSTED, message: 'The request quota is used up.' },
   authz_unavailable: { http: 503, grpc: GrpcCode.UNAVAILABLE, message: 'Authorization is temporarily unavailable.' },
 });
 

@@ -8,8 +8,8 @@
  * scalars is the cheapest parse V8 offers for this data (no key strings to
  * intern per object) and a flat array needs no escaping rules of its own:
  *
- *   API key  [rev, 1, id, name, enabled, updatedAtMs, sourceKey, keyId, hash, expiresAtMs, keyId, hash, …]
- *   JWT      [rev, 2, id, name, enabled, updatedAtMs, version, auth]
+ *   API key  [rev, 1, id, name, enabled, updatedAtMs, sourceKey, keyId, hash, expiresAtMs, keyId, hash, …, limits?]
+ *   JWT      [rev, 2, id, name, enabled, updatedAtMs, version, auth, limits?]
  *
  * `rev` is the store revision of the write that made it (in Redis the script
  * puts it in front, so a reader can tell a compact record left behind by a
@@ -19,8 +19,12 @@
  * spells it (`bearer`, `header:<name>`, `query:<name>`). `auth` is the JWT
  * record's auth as stored (public JWKs, the HS256 secret sealed when a KEK is
  * configured), so key material is in its stored form, never an imported key.
+ * `limits` (an object, last) is there only for a consumer that has limits: a
+ * reader that predates it finds an API-key record whose length is not 7 plus
+ * key triples and falls back to the full record; a JWT record's extra element
+ * it ignores.
  */
-import { sourceKey, type ConsumerRecord, type CredentialSource, type JwtAuth } from './model.js';
+import { sourceKey, type ConsumerLimits, type ConsumerRecord, type CredentialSource, type JwtAuth } from './model.js';
 
 /** Kind tags (index 1). */
 export const API_KEY_CHECK = 1;
@@ -49,6 +53,7 @@ export type JwtCheck = readonly [
   updatedAtMs: number,
   version: number,
   auth: JwtAuth,
+  limits?: ConsumerLimits,
 ];
 
 export type CheckRecord = ApiKeyCheck | JwtCheck;
@@ -57,10 +62,14 @@ export type CheckRecord = ApiKeyCheck | JwtCheck;
 export function toCheckRecord(rec: ConsumerRecord, rev = 0): CheckRecord {
   const head = [rev, rec.id, rec.name, rec.enabled ? 1 : 0, Date.parse(rec.updatedAt) || 0] as const;
   const a = rec.auth;
-  if (a.type === 'jwt') return [head[0], JWT_CHECK, head[1], head[2], head[3], head[4], rec.version, a];
-  const keys: Array<string | number> = [];
+  if (a.type === 'jwt') {
+    if (rec.limits) return [head[0], JWT_CHECK, head[1], head[2], head[3], head[4], rec.version, a, rec.limits];
+    return [head[0], JWT_CHECK, head[1], head[2], head[3], head[4], rec.version, a];
+  }
+  const keys: Array<string | number | ConsumerLimits> = [];
   for (const k of a.keys) keys.push(k.id, k.hash, k.expiresAt ? Date.parse(k.expiresAt) : 0);
-  return [head[0], API_KEY_CHECK, head[1], head[2], head[3], head[4], sourceKey(a.source), ...keys];
+  if (rec.limits) keys.push(rec.limits);
+  return [head[0], API_KEY_CHECK, head[1], head[2], head[3], head[4], sourceKey(a.source), ...keys] as unknown as ApiKeyCheck;
 }
 
 /**
@@ -86,15 +95,33 @@ export function parseCheckRecord(text: string): CheckRecord | undefined {
   if (!Array.isArray(v) || typeof v[0] !== 'number' || typeof v[2] !== 'string' || typeof v[3] !== 'string') return undefined;
   if (v[4] !== 0 && v[4] !== 1) return undefined;
   if (v[1] === API_KEY_CHECK) {
-    if (typeof v[6] !== 'string' || v.length < API_KEY_FIRST_KEY + 3 || (v.length - API_KEY_FIRST_KEY) % 3 !== 0) return undefined;
+    const extra = (v.length - API_KEY_FIRST_KEY) % 3;
+    if (typeof v[6] !== 'string' || v.length < API_KEY_FIRST_KEY + 3 || extra > 1) return undefined;
+    if (extra === 1 && !isLimits(v[v.length - 1])) return undefined;
     return v as unknown as ApiKeyCheck;
   }
   if (v[1] === JWT_CHECK) {
     const auth = v[7] as JwtAuth | undefined;
     if (typeof v[6] !== 'number' || typeof auth !== 'object' || auth === null || auth.type !== 'jwt') return undefined;
+    if (v.length > 9 || (v.length === 9 && !isLimits(v[8]))) return undefined;
     return v as unknown as JwtCheck;
   }
   return undefined;
+}
+
+function isLimits(v: unknown): v is ConsumerLimits {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** How many API keys an API-key check record holds. */
+export function apiKeyCount(c: ApiKeyCheck): number {
+  return Math.floor((c.length - API_KEY_FIRST_KEY) / 3);
+}
+
+/** The limits a check record carries, or undefined. */
+export function checkRecordLimits(c: CheckRecord): ConsumerLimits | undefined {
+  if (c[1] === JWT_CHECK) return c[8];
+  return (c.length - API_KEY_FIRST_KEY) % 3 === 1 ? ((c as readonly unknown[])[c.length - 1] as ConsumerLimits) : undefined;
 }
 
 /** The revision a check record was written at. */

@@ -11,6 +11,7 @@ import type {
   ApiKeyView,
   AuthView,
   ClaimHeader,
+  ConsumerLimits,
   ConsumerView,
   CredentialSource,
   JwkKeyType,
@@ -99,6 +100,8 @@ export interface ConsumerRecord {
   /** Incremented on every write; used for compare-and-set. */
   readonly version: number;
   readonly auth: AuthRecord;
+  /** Rate limits and quota (limits.ts); absent when none. */
+  readonly limits?: ConsumerLimits;
 }
 
 export interface RouteRecord {
@@ -152,6 +155,7 @@ export function toView(rec: ConsumerRecord): ConsumerView {
     createdAt: rec.createdAt,
     updatedAt: rec.updatedAt,
     auth: authView(rec.auth),
+    ...(rec.limits ? { limits: structuredClone(rec.limits) as ConsumerLimits } : {}),
   };
 }
 

@@ -103,6 +103,51 @@ export interface ConsumerView {
   createdAt: string;
   updatedAt: string;
   auth: AuthView;
+  /** Rate limits and quota; absent when the consumer has none. */
+  limits?: ConsumerLimits;
+}
+
+/** A token bucket: `requests` per `per`, refilled evenly, holding at most `burst` (default `requests`). */
+export interface RateLimitSpec {
+  requests: number;
+  per: 'second' | 'minute' | 'hour';
+  burst?: number;
+}
+
+/** Requests per calendar day or month in `timeZone` (an IANA name, default UTC). */
+export interface QuotaSpec {
+  requests: number;
+  period: 'day' | 'month';
+  timeZone?: string;
+}
+
+/**
+ * A consumer's limits. `rate` holds on every route; `routes` adds a limit of
+ * its own on a route (both must admit); `quota` counts every allowed request.
+ * `headers`: allowed answers carry the RateLimit-Policy and RateLimit headers
+ * too (a 429 always does).
+ */
+export interface ConsumerLimits {
+  rate?: RateLimitSpec;
+  routes?: Record<string, RateLimitSpec>;
+  quota?: QuotaSpec;
+  headers?: boolean;
+}
+
+/** A consumer's quota as GET /v1/consumers/{name}/usage answers it. */
+export interface QuotaUsageView {
+  requests: number;
+  period: 'day' | 'month';
+  timeZone: string;
+  /** The current period, e.g. `2026-12-03` or `2026-12`, and its bounds (ISO-8601 UTC). */
+  periodId: string;
+  periodStart: string;
+  periodEnd: string;
+  /** Requests counted, including budget instances hold but have not spent yet (see docs/limits.md). */
+  used: number;
+  /** Extra requests an admin added to this period. */
+  credits: number;
+  remaining: number;
 }
 
 /**

@@ -6,8 +6,9 @@
  * the same shared Buffer: every denial of one reason (made when this module
  * loads), and every allow of one credential whose answer depends on nothing
  * but the credential (kept per Identity, so it goes when the replica drops the
- * credential's entry). Allows that rewrite the Cookie header or carry claim
- * values differ per request and are built each time, not cached.
+ * credential's entry). Allows that rewrite the Cookie header, carry claim
+ * values or RateLimit headers, and denials with headers of their own (429),
+ * differ per request and are built each time, not cached.
  *
  * The hand-written writer (wire-encode.ts) encodes; a shape it refuses (an
  * extension of the answer it does not know) is encoded by proto-loader
@@ -65,7 +66,7 @@ function sameStrip(a: Strip, b: Strip): boolean {
 }
 
 function allowFrame(d: Allow): Buffer {
-  if ('cookie' in d.strip || d.headers !== undefined) return framedAnswer(d);
+  if ('cookie' in d.strip || d.headers !== undefined || d.responseHeaders !== undefined) return framedAnswer(d);
   const hit = allows.get(d.identity);
   if (hit !== undefined && sameStrip(hit.strip, d.strip)) return hit.bytes;
   const bytes = framedAnswer(d);
@@ -78,5 +79,7 @@ function allowFrame(d: Allow): Buffer {
  * Buffer may be shared between calls: callers must not modify it.
  */
 export function answerFrame(d: Decision): Buffer {
-  return d.allow ? allowFrame(d) : DENIALS[d.reason];
+  if (d.allow) return allowFrame(d);
+  // A denial with headers of its own (a 429's Retry-After and RateLimit) is built for the request.
+  return d.headers === undefined ? DENIALS[d.reason] : framedAnswer(d);
 }

@@ -8,7 +8,7 @@
  * object for each call: check-answers.ts keeps the answers that repeat, as
  * bytes.
  */
-import type { Allow, Decision } from '../authz/decision.js';
+import type { Allow, Decision, Deny } from '../authz/decision.js';
 import { GrpcCode, REASONS, type Reason } from '../authz/reasons.js';
 import type { AuthzRequest } from '../authz/request.js';
 
@@ -89,6 +89,7 @@ export interface WireCheckResponse {
     headers: WireHeaderOption[];
     headers_to_remove: string[];
     query_parameters_to_remove: string[];
+    response_headers_to_add?: WireHeaderOption[];
   };
   denied_response?: {
     status: { code: number };
@@ -128,13 +129,16 @@ function allowResponse(d: Allow): WireCheckResponse {
     if (value === undefined) headersToRemove.push(name);
     else headers.push(overwrite(name, value));
   }
+  const ok: NonNullable<WireCheckResponse['ok_response']> = {
+    headers,
+    headers_to_remove: headersToRemove,
+    query_parameters_to_remove: 'query' in s ? [s.query] : [],
+  };
+  // Headers for the client's response (Envoy adds them to what the upstream answers).
+  if (d.responseHeaders) ok.response_headers_to_add = d.responseHeaders.map(([name, value]) => overwrite(name, value));
   return {
     status: { code: GrpcCode.OK },
-    ok_response: {
-      headers,
-      headers_to_remove: headersToRemove,
-      query_parameters_to_remove: 'query' in s ? [s.query] : [],
-    },
+    ok_response: ok,
     dynamic_metadata: struct({
       consumer_id: who.consumerId,
       consumer_name: who.consumerName,
@@ -144,9 +148,11 @@ function allowResponse(d: Allow): WireCheckResponse {
   };
 }
 
-function denyResponse(reason: Reason): WireCheckResponse {
+function denyResponse(d: Deny): WireCheckResponse {
+  const reason: Reason = d.reason;
   const info = REASONS[reason];
   const headers = [overwrite('content-type', 'application/json'), overwrite('cache-control', 'no-store')];
+  for (const [name, value] of d.headers ?? []) headers.push(overwrite(name, value));
   if (info.http === 401) {
     const error = reason === 'missing_credential' ? '' : ', error="invalid_token"';
     headers.push(overwrite('www-authenticate', `Bearer realm="${REALM}"${error}`));
@@ -165,5 +171,5 @@ function denyResponse(reason: Reason): WireCheckResponse {
 
 /** The CheckResponse of a decision, as the encoders take it (a new object each call). */
 export function toCheckResponse(d: Decision): WireCheckResponse {
-  return d.allow ? allowResponse(d) : denyResponse(d.reason);
+  return d.allow ? allowResponse(d) : denyResponse(d);
 }

@@ -19,6 +19,8 @@
 import {
   API_KEY_CHECK,
   API_KEY_FIRST_KEY,
+  apiKeyCount,
+  checkRecordLimits,
   sourceOfKey,
   toCheckRecord,
   type ApiKeyCheck,
@@ -27,6 +29,7 @@ import {
 } from '../consumers/check-record.js';
 import {
   type AuthType,
+  type ConsumerLimits,
   type ConsumerRecord,
   type CredentialSource,
   type JwsAlg,
@@ -197,6 +200,8 @@ export class ConsumerReplica {
   #jwtQueries: JwtSource[] = [];
   #jwtCookies: JwtSource[] = [];
   readonly #routes = new Map<string, ReadonlySet<string>>();
+  /** Limits of the consumers that have any, by name. */
+  readonly #limits = new Map<string, ConsumerLimits>();
   /** Short-term grants: route → consumer name → expiry (epoch ms); only routes that have any. */
   readonly #grantExpiry = new Map<string, ReadonlyMap<string, number>>();
   /** Match rules of the routes that have any, as stored (their JSON: a change is a different string). */
@@ -309,6 +314,11 @@ export class ConsumerReplica {
     return this.#routes.get(route);
   }
 
+  /** The limits of consumer `name`, or undefined when it has none (one Map read). */
+  limitsOf(name: string): ConsumerLimits | undefined {
+    return this.#limits.size === 0 ? undefined : this.#limits.get(name);
+  }
+
   /** When `name`'s grant on `route` expires (epoch ms), or undefined for a long-term grant. */
   grantExpiresAt(route: string, name: string): number | undefined {
     return this.#grantExpiry.get(route)?.get(name);
@@ -392,12 +402,14 @@ export class ConsumerReplica {
   #add(c: CheckRecord): void {
     if (c[1] === API_KEY_CHECK) this.#addApiKey(c);
     else this.#addJwt(c);
+    const limits = checkRecordLimits(c);
+    if (limits) this.#limits.set(c[3], limits);
   }
 
   /** `[rev, 1, id, name, enabled, updatedAtMs, sourceKey, (keyId, hash, expiresAtMs)…]` */
   #addApiKey(c: ApiKeyCheck): void {
     const key = this.#countSource(c[6], +1);
-    const n = (c.length - API_KEY_FIRST_KEY) / 3;
+    const n = apiKeyCount(c);
     const f = API_KEY_FIRST_KEY;
     let digests: string | string[];
     if (n === 1) digests = digestOfHash(c[f + 1] as string);
@@ -442,6 +454,7 @@ export class ConsumerReplica {
     const old = this.#byName.get(name);
     if (!old) return;
     this.#byName.delete(name);
+    this.#limits.delete(name);
     this.stats.evictions++;
     if (!(old instanceof ApiKeyConsumer)) {
       const { claim, value } = old.auth.identity;

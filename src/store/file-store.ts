@@ -23,6 +23,7 @@ import {
   type Page,
   type StoreEvent,
 } from './store.js';
+import { LocalCounters } from './usage-counters.js';
 import { DataFileLock, DataFileLockedError } from './data-file-lock.js';
 
 interface FileShape {
@@ -151,6 +152,8 @@ export class FileStore implements ConsumerStore {
   #pruned = 0;
   #epoch: string = randomUUID();
   #queue: Promise<unknown> = Promise.resolve();
+  /** Rate-limit and quota counts of this one instance (quota counts kept in `<DATA_FILE>.usage.json`). */
+  counters: LocalCounters = new LocalCounters();
 
   private constructor(opts: FileStoreOptions) {
     this.#path = opts.path;
@@ -180,6 +183,12 @@ export class FileStore implements ConsumerStore {
           throw new DataFileError(`DATA_FILE=${path}: a test write (temporary file, fsync, rename) failed (${describeErrno(err)}); ${fixFor(err)}`);
         });
         await store.#load(path);
+        // Under the data file's lock: no other instance writes these counts.
+        try {
+          store.counters = new LocalCounters({ file: `${path}.usage.json` });
+        } catch (err) {
+          throw new DataFileError(`DATA_FILE=${path}: cannot read the quota counts: ${err instanceof Error ? err.message : String(err)}`);
+        }
       } catch (err) {
         await store.#lock.release();
         throw err;
@@ -555,6 +564,7 @@ export class FileStore implements ConsumerStore {
     if (this.#probeTimer) clearInterval(this.#probeTimer);
     this.#probeTimer = undefined;
     await within(this.#queue, graceMs).catch(() => undefined);
+    await within(this.counters.close(), graceMs).catch(() => undefined);
     this.#events.removeAllListeners();
     await this.#lock?.release().catch(() => undefined);
   }

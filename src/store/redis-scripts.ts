@@ -317,3 +317,59 @@ redis.call('SET', KEYS[2], ARGV[2])
 redis.call('DEL', KEYS[1])
 return 1
 `;
+
+/**
+ * A token-bucket take (usage-counters.ts `takeTokens`), timed by the Redis
+ * server's clock so instances with skewed clocks share one bucket fairly.
+ * Returns {granted, whole tokens left, ms until a whole token is there}.
+ * KEYS: bucket (a hash: t tokens, at ms)
+ * ARGV: tokens per ms, burst, want, giveBack
+ */
+export const TAKE_TOKENS = `
+local perMs = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local b = redis.call('HMGET', KEYS[1], 't', 'at')
+local t = tonumber(b[1])
+local at = tonumber(b[2])
+if t == nil or at == nil then t = burst; at = ms end
+if ms > at then t = math.min(burst, t + (ms - at) * perMs); at = ms end
+t = math.min(burst, t + tonumber(ARGV[4]))
+local g = math.floor(t)
+if g > tonumber(ARGV[3]) then g = tonumber(ARGV[3]) end
+if g < 0 then g = 0 end
+t = t - g
+redis.call('HSET', KEYS[1], 't', string.format('%.17g', t), 'at', at)
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - t) / perMs) + 1000)
+local wait = 0
+if t < 1 then wait = math.ceil((1 - t) / perMs) end
+return {tostring(g), tostring(math.floor(t)), tostring(wait)}
+`;
+
+/**
+ * A quota take (usage-counters.ts `takeQuota`). Returns {granted, remaining}.
+ * KEYS: count (a hash: used, credits)
+ * ARGV: limit, want, debt, ttlMs
+ */
+export const TAKE_QUOTA = `
+local used = tonumber(redis.call('HGET', KEYS[1], 'used') or '0') + tonumber(ARGV[3])
+local left = tonumber(ARGV[1]) + tonumber(redis.call('HGET', KEYS[1], 'credits') or '0') - used
+local g = tonumber(ARGV[2])
+if g > left then g = left end
+if g < 0 then g = 0 end
+redis.call('HSET', KEYS[1], 'used', used + g)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return {tostring(g), tostring(left - g)}
+`;
+
+/**
+ * Adds credits to a quota count. Returns {used, credits}.
+ * KEYS: count
+ * ARGV: requests, ttlMs
+ */
+export const TOP_UP_QUOTA = `
+local credits = redis.call('HINCRBY', KEYS[1], 'credits', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return {redis.call('HGET', KEYS[1], 'used') or '0', tostring(credits)}
+`;

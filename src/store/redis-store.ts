@@ -37,6 +37,7 @@ import { credentialHashes, withoutGrantees, type ConsumerRecord, type RouteRecor
 import { matchConflict, type RouteMatchRule } from '../consumers/route-match.js';
 import { createRedisClient, effectiveKeyPrefix, parseRedisUrl, type RedisClient } from './redis-connection.js';
 import * as scripts from './redis-scripts.js';
+import type { QuotaCount, QuotaTake, TokenTake, UsageCounters } from './usage-counters.js';
 import {
   AUDIT_MAX_ENTRIES,
   StoreConflictError,
@@ -115,7 +116,7 @@ function unsent(err: unknown): boolean {
   return err instanceof Error && err.message.includes('enableOfflineQueue options is false');
 }
 
-export class RedisStore implements ConsumerStore {
+export class RedisStore implements ConsumerStore, UsageCounters {
   readonly #client: RedisClient;
   readonly #sub: RedisClient;
   readonly #p: string;
@@ -672,6 +673,33 @@ export class RedisStore implements ConsumerStore {
   on(event: StoreEvent, listener: () => void): () => void {
     this.#events.on(event, listener);
     return () => this.#events.off(event, listener);
+  }
+
+  // Usage counters (usage-counters.ts): one atomic script or command each,
+  // under `u:` so they never meet the consumer data's keys.
+
+  async takeTokens(key: string, perMs: number, burst: number, want: number, giveBack: number): Promise<TokenTake> {
+    const out = (await this.#call(() => this.#client.eval(scripts.TAKE_TOKENS, 1, this.#key(`u:${key}`), perMs, burst, want, giveBack))) as string[];
+    return { granted: Number(out[0]), remaining: Number(out[1]), waitMs: Number(out[2]) };
+  }
+
+  async takeQuota(key: string, limit: number, want: number, debt: number, ttlMs: number): Promise<QuotaTake> {
+    const out = (await this.#call(() => this.#client.eval(scripts.TAKE_QUOTA, 1, this.#key(`u:${key}`), limit, want, debt, Math.ceil(ttlMs)))) as string[];
+    return { granted: Number(out[0]), remaining: Number(out[1]) };
+  }
+
+  async quotaCount(key: string): Promise<QuotaCount> {
+    const [used, credits] = await this.#call(() => this.#client.hmget(this.#key(`u:${key}`), 'used', 'credits'));
+    return { used: Number(used ?? 0), credits: Number(credits ?? 0) };
+  }
+
+  async resetQuota(key: string): Promise<void> {
+    await this.#call(() => this.#client.del(this.#key(`u:${key}`)));
+  }
+
+  async topUpQuota(key: string, requests: number, ttlMs: number): Promise<QuotaCount> {
+    const out = (await this.#call(() => this.#client.eval(scripts.TOP_UP_QUOTA, 1, this.#key(`u:${key}`), requests, Math.ceil(ttlMs)))) as string[];
+    return { used: Number(out[0]), credits: Number(out[1]) };
   }
 
   async close(): Promise<void> {

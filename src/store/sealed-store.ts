@@ -292,9 +292,14 @@ export class SealedStore implements ConsumerStore {
         this.#forget(name);
         continue;
       }
-      const [r, kind, id, , enabled, updatedAtMs, version, auth] = check;
+      const [, , id, , , , version, auth] = check;
       const open = this.#openRecord({ id, name, version, auth });
-      if (open.auth !== auth) set.consumers.set(name, [r, kind, id, name, enabled, updatedAtMs, version, open.auth] satisfies JwtCheck);
+      if (open.auth !== auth) {
+        // Everything else as read (limits, when the record has them, come after auth).
+        const opened = [...check];
+        opened[7] = open.auth;
+        set.consumers.set(name, opened as unknown as JwtCheck);
+      }
     }
     return set;
   }

@@ -17,7 +17,7 @@ import type {
 import { apiKeyConsumer, apiKeyRecord, keyPair } from '../helpers/fixtures.js';
 import { stack } from '../helpers/stack.js';
 
-const CONSUMER: Record<keyof ConsumerView, true> = { id: true, name: true, description: true, enabled: true, createdAt: true, updatedAt: true, auth: true };
+const CONSUMER: Record<keyof ConsumerView, true> = { id: true, name: true, description: true, enabled: true, createdAt: true, updatedAt: true, auth: true, limits: true };
 const API_KEY_AUTH: Record<keyof ApiKeyAuthView, true> = { type: true, source: true, keys: true };
 const API_KEY: Record<keyof ApiKeyView, true> = { id: true, hint: true, generation: true, createdAt: true, expiresAt: true };
 const JWT_AUTH: Record<keyof JwtAuthView, true> = {
@@ -42,6 +42,9 @@ describe('view types', () => {
   it('an API-key consumer, its keys, a route and a page have exactly the declared fields', async () => {
     const { store, service } = await stack();
     await store.createConsumer(apiKeyConsumer('alice', [apiKeyRecord('key_1', 'alice-key-0123456789', '2027-01-01T00:00:00.000Z')]));
+    // `limits` is there only for a consumer that has some.
+    expect(keysOf(await service.get('alice'))).not.toContain('limits');
+    await service.update('alice', { limits: { rate: { requests: 10, per: 'second' } } });
     const alice: ConsumerView = await service.get('alice');
     expect(keysOf(alice)).toEqual(fields(CONSUMER));
     expect(keysOf(alice.auth)).toEqual(fields(API_KEY_AUTH));
@@ -65,7 +68,11 @@ describe('view types', () => {
   it('a JWT consumer and its keys have exactly the declared fields', async () => {
     const { service } = await stack();
     const ec = await keyPair('ES256');
-    const created = await service.create({ name: 'svc', auth: { type: 'jwt', keyType: 'asymmetric', jwks: { keys: [ec.publicJwk] } } });
+    const created = await service.create({
+      name: 'svc',
+      auth: { type: 'jwt', keyType: 'asymmetric', jwks: { keys: [ec.publicJwk] } },
+      limits: { quota: { requests: 1000, period: 'day' } },
+    });
     const svc: ConsumerView = created.consumer;
     expect(keysOf(svc)).toEqual(fields(CONSUMER));
     expect(keysOf(svc.auth)).toEqual(fields(JWT_AUTH));

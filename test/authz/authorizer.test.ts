@@ -79,10 +79,10 @@ const bearer = (k: string) => ({ authorization: `Bearer ${k}` });
 const q = (k: string) => encodeURIComponent(k);
 
 describe('reason codes', () => {
-  it('covers every reason in the table (this file tests each one below; route_mismatch and path_not_normal: route-naming.test.ts)', () => {
+  it('covers every reason in the table (this file tests each one below; route_mismatch and path_not_normal: route-naming.test.ts; rate_limited and quota_exhausted: test/limits/)', () => {
     expect(ALL_REASONS.sort()).toEqual(
       ['authz_unavailable', 'consumer_disabled', 'expired_credential', 'grant_expired', 'invalid_credential', 'missing_credential', 'route_forbidden',
-        'route_mismatch', 'path_not_normal'].sort(),
+        'route_mismatch', 'path_not_normal', 'rate_limited', 'quota_exhausted'].sort(),
     );
   });
 
