@@ -8,11 +8,12 @@
  * request on an instance, or one that outran the renewal).
  *
  * Bounds (docs/limits.md states them):
- * - Store reachable: every request admitted spent a token the store granted,
- *   so N instances together admit no more than one token bucket (burst plus
- *   rate × time) or one quota would. Tokens an instance holds unspent go back
- *   after LEASE_IDLE_MS (rate) or are lost with a killed instance (quota:
- *   at most one lease each, an under-admission).
+ * - Store reachable: every request admitted spent a token the store granted.
+ *   A quota is never exceeded. A rate limit admits at most one token bucket
+ *   (burst plus rate × time) plus what the N instances hold in leases (the
+ *   bucket refills while they hold them): N × maxLease, a tenth of the burst
+ *   each. Unspent rate tokens go back after `leaseIdleMs` idle; a killed
+ *   instance's quota lease is lost (an under-admission of one lease).
  * - Store unreachable (a take failing or slower than `storeWaitMs`): a rate
  *   limit is enforced by each instance alone with the whole bucket, so N
  *   instances admit at most N buckets; a quota admits at most one more lease

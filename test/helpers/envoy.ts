@@ -156,6 +156,7 @@ const STATUS_NAMES: Record<string, number> = {
   Forbidden: 403,
   ServiceUnavailable: 503,
   BadRequest: 400,
+  TooManyRequests: 429,
   InternalServerError: 500,
 };
 
