@@ -65,7 +65,7 @@ abstract class Lease {
   askAfter = 0;
   /** The take in flight. */
   pending: Promise<void> | undefined;
-  /** Tokens spent since the last take, and when that was: the spending rate. */
+  /** Tokens spent since the last take started, and when that was (0: never): the spending rate. */
   spent = 0;
   takenAt = 0;
   usedAt = 0;
@@ -171,7 +171,8 @@ class QuotaLease extends Lease {
 
   constructor(key: string, readonly spec: QuotaSpec, readonly period: QuotaPeriod) {
     super(key);
-    this.maxLease = Math.max(1, Math.min(100, Math.floor(spec.requests / 1000)));
+    // A thousandth of the quota, 10,000 at most: what a killed instance can strand, and how far `used` runs ahead of spending.
+    this.maxLease = Math.max(1, Math.min(10_000, Math.floor(spec.requests / 1000)));
   }
 
   localStep(): Step {
@@ -345,6 +346,9 @@ export class Limiter {
     if (lease.pending) return lease.pending;
     const started = this.#now();
     const want = lease.want(started, waiting);
+    // The spending rate is measured from one take's start to the next one's.
+    lease.takenAt = started;
+    lease.spent = 0;
     this.stats.takes++;
     let timer: NodeJS.Timeout | undefined;
     const gaveUp = new Promise<'timeout'>((resolve) => {
@@ -384,8 +388,6 @@ export class Limiter {
     }
     lease.have += out.granted;
     lease.stored = out.remaining;
-    lease.takenAt = now;
-    lease.spent = 0;
     lease.localUntil = 0;
     if (lease instanceof QuotaLease) {
       lease.debt -= debtSent;

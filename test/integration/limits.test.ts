@@ -168,6 +168,16 @@ describe('limits on Redis, three instances', () => {
     expect((await a.admin('GET', '/v1/consumers/reborn/usage')).body.quota.used).toBeLessThanOrEqual(2);
   });
 
+  it('a flood of unknown keys never reaches the counters', async () => {
+    const [a] = apps as [TestApp];
+    const takes = a.app.limiter.stats.takes;
+    const size = a.app.limiter.size;
+    const answers = await Promise.all(Array.from({ length: 300 }, (_, i) => check(a, `nobody-key-${String(i).padStart(9, '0')}`)));
+    expect(new Set(answers.map(status))).toEqual(new Set([401]));
+    expect(a.app.limiter.stats.takes).toBe(takes);
+    expect(a.app.limiter.size).toBe(size);
+  });
+
   it('bad limits are refused, naming the field, and change nothing', async () => {
     const [a] = apps as [TestApp];
     await createConsumer(a, 'strict', 'strict-key-000000001', { rate: { requests: 5, per: 'second' } });
