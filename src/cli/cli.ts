@@ -6,7 +6,18 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { ApiKeyAuthView, AuditEntryView, AuthView, ConsumerView, JwtAuthView, RouteMatchRuleView, RouteView } from '../admin/views.js';
+import type {
+  ApiKeyAuthView,
+  AuditEntryView,
+  AuthView,
+  ConsumerLimits,
+  ConsumerView,
+  JwtAuthView,
+  QuotaUsageView,
+  RateLimitSpec,
+  RouteMatchRuleView,
+  RouteView,
+} from '../admin/views.js';
 // jose, config (ioredis, yaml) and tokens are loaded by the commands that use them: every command
 // is a fresh process, and these imports were most of its start-up time.
 
@@ -68,6 +79,16 @@ Commands:
   routes match ROUTE --clear              remove ROUTE's match rules
   routes show ROUTE                       show a route's grants and match rules
   routes list                             list routes with grants or match rules
+  limits set NAME [--rate N/s|N/m|N/h] [--burst N] [--route ROUTE=N/s]... [--quota N/day|N/month]
+                  [--time-zone TZ] [--headers]
+                                          set a consumer's limits (replaces them): a rate limit on
+                                          every route, one per route, a calendar quota (in TZ, default
+                                          UTC); --headers: RateLimit headers on allowed answers too.
+                                          Past a limit: 429 rate_limited / quota_exhausted
+  limits clear NAME                       remove a consumer's limits
+  limits show NAME                        a consumer's limits and this period's quota use
+  quota top-up NAME N                     add N requests to this period's quota (credits)
+  quota reset NAME                        start this period's quota count over
   audit [--limit N] [--cursor C]          admin changes, newest first (who, what, when)
   tokens new NAME [--scope read-only|read-write]
                                           make an admin token (printed once) and its ADMIN_TOKENS_FILE
@@ -137,6 +158,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         method: { type: 'string', multiple: true },
         add: { type: 'boolean', default: false },
         clear: { type: 'boolean', default: false },
+        rate: { type: 'string' },
+        burst: { type: 'string' },
+        route: { type: 'string', multiple: true },
+        quota: { type: 'string' },
+        'time-zone': { type: 'string' },
+        headers: { type: 'boolean', default: false },
       },
     });
   } catch (err) {
@@ -342,6 +369,37 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         print(res.items.map(line).join('\n') || '(no routes with grants)', res);
         return 0;
       }
+      case 'limits set': {
+        const name = one('NAME');
+        const res = (await api.call('PATCH', `consumers/${path(name)}`, { limits: limitsFrom(o) })) as Consumer;
+        print(`limits of ${res.name}: ${describeLimits(res.limits)}`, res);
+        return 0;
+      }
+      case 'limits clear': {
+        const res = (await api.call('PATCH', `consumers/${path(one('NAME'))}`, { limits: null })) as Consumer;
+        print(`limits of ${res.name}: none`, res);
+        return 0;
+      }
+      case 'limits show': {
+        const name = one('NAME');
+        const c = (await api.call('GET', `consumers/${path(name)}`)) as Consumer;
+        const usage = (await api.call('GET', `consumers/${path(name)}/usage`)) as { quota: QuotaUsageView | null };
+        const lines = [`limits of ${c.name}: ${describeLimits(c.limits)}`];
+        if (usage.quota) lines.push(describeQuota(usage.quota));
+        print(lines.join('\n'), { limits: c.limits ?? null, quota: usage.quota });
+        return 0;
+      }
+      case 'quota top-up': {
+        if (rest.length !== 2 || !/^[1-9]\d{0,9}$/.test(rest[1] as string)) throw new UsageError('quota top-up takes NAME and a whole number N');
+        const res = (await api.call('POST', `consumers/${path(rest[0] as string)}/quota/top-up`, { requests: Number(rest[1]) })) as { quota: QuotaUsageView };
+        print(describeQuota(res.quota), res);
+        return 0;
+      }
+      case 'quota reset': {
+        const res = (await api.call('POST', `consumers/${path(one('NAME'))}/quota/reset`)) as { quota: QuotaUsageView };
+        print(describeQuota(res.quota), res);
+        return 0;
+      }
       case 'audit': {
         const q = new URLSearchParams();
         if (o.limit) q.set('limit', o.limit);
@@ -394,6 +452,68 @@ interface Consumer extends Omit<ConsumerView, 'auth'> {
 }
 
 /** What a route's grants mean, in words. */
+const PER: Record<string, RateLimitSpec['per']> = { s: 'second', sec: 'second', second: 'second', m: 'minute', min: 'minute', minute: 'minute', h: 'hour', hour: 'hour' };
+
+/** `100/s` (also /sec, /second, /m, /min, /minute, /h, /hour) as a rate limit. */
+function rateFrom(text: string, flag: string, burst?: string): RateLimitSpec {
+  const m = /^([1-9]\d{0,9})\/([a-z]+)$/.exec(text);
+  const per = m && PER[m[2] as string];
+  if (!m || !per) throw new UsageError(`${flag} takes N/s, N/m or N/h (e.g. 100/s), not ${JSON.stringify(text)}`);
+  const spec: RateLimitSpec = { requests: Number(m[1]), per };
+  if (burst !== undefined) {
+    if (!/^[1-9]\d{0,9}$/.test(burst)) throw new UsageError('--burst takes a whole number');
+    spec.burst = Number(burst);
+  }
+  return spec;
+}
+
+interface LimitFlags {
+  rate?: string;
+  burst?: string;
+  route?: string[];
+  quota?: string;
+  'time-zone'?: string;
+  headers?: boolean;
+}
+
+function limitsFrom(o: LimitFlags): ConsumerLimits {
+  const limits: ConsumerLimits = {};
+  if (o.rate !== undefined) limits.rate = rateFrom(o.rate, '--rate', o.burst);
+  else if (o.burst !== undefined) throw new UsageError('--burst goes with --rate');
+  for (const r of o.route ?? []) {
+    const eq = r.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--route takes ROUTE=N/s (e.g. chat=10/s), not ${JSON.stringify(r)}`);
+    limits.routes = { ...limits.routes, [r.slice(0, eq)]: rateFrom(r.slice(eq + 1), '--route') };
+  }
+  if (o.quota !== undefined) {
+    const m = /^([1-9]\d{0,9})\/(day|d|month|mo)$/.exec(o.quota);
+    if (!m) throw new UsageError(`--quota takes N/day or N/month (e.g. 10000/day), not ${JSON.stringify(o.quota)}`);
+    limits.quota = { requests: Number(m[1]), period: m[2]?.startsWith('d') ? 'day' : 'month', ...(o['time-zone'] ? { timeZone: o['time-zone'] } : {}) };
+  } else if (o['time-zone'] !== undefined) throw new UsageError('--time-zone goes with --quota');
+  if (o.headers) limits.headers = true;
+  if (!limits.rate && !limits.routes && !limits.quota) throw new UsageError('limits set needs --rate, --route or --quota (limits clear removes them)');
+  return limits;
+}
+
+function rateText(r: RateLimitSpec): string {
+  return `${r.requests}/${r.per}${r.burst !== undefined ? ` (burst ${r.burst})` : ''}`;
+}
+
+function describeLimits(l: ConsumerLimits | undefined): string {
+  if (!l) return 'none';
+  const parts: string[] = [];
+  if (l.rate) parts.push(`rate ${rateText(l.rate)}`);
+  for (const [route, r] of Object.entries(l.routes ?? {})) parts.push(`on ${route} ${rateText(r)}`);
+  if (l.quota) parts.push(`quota ${l.quota.requests}/${l.quota.period} (${l.quota.timeZone ?? 'UTC'})`);
+  if (l.headers) parts.push('RateLimit headers on allowed answers');
+  return parts.join(', ');
+}
+
+function describeQuota(q: QuotaUsageView): string {
+  const credits = q.credits > 0 ? ` + ${q.credits} credits` : '';
+  return `quota ${q.periodId}: ${q.used} used of ${q.requests}${credits}, ${q.remaining} left (period ends ${q.periodEnd})`;
+}
+
 function describeGrants(route: string, rec: Pick<RouteView, 'consumers' | 'expires' | 'expired' | 'open'> | undefined): string {
   if (rec === undefined || rec.open) return `route ${route} has no grants: it admits every enabled consumer`;
   if (rec.consumers.length === 0) {
