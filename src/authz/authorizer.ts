@@ -113,12 +113,13 @@ export class Authorizer {
     }
 
     const refused = policyDenial(match, route, dir, this.#now);
-    if (refused) return refused;
+    // A route the rules named rides along for the log (the request's route field is the extension's).
+    if (refused) return route === req.route ? refused : { ...refused, route };
     // Allow only from a replica confirmed in step within MAX_STALENESS_MS.
     if (!dir.isFresh()) return deny('authz_unavailable');
     const identity = identityOf(match.entry);
     const { strip, headers } = match;
-    return headers && headers.length > 0 ? { allow: true, identity, strip, headers } : { allow: true, identity, strip };
+    return headers && headers.length > 0 ? { allow: true, identity, strip, headers, route } : { allow: true, identity, strip, route };
   }
 }
 

@@ -28,6 +28,8 @@ export interface Allow {
   readonly strip: Strip;
   /** Claims-to-headers values (JWT); a value of undefined removes the header. */
   readonly headers?: readonly ClaimHeaderValue[];
+  /** The route the request was judged on ('' none): `context_extensions.route` or the one match rules named (for logs). */
+  readonly route?: string;
 }
 
 export interface Deny {
@@ -38,6 +40,8 @@ export interface Deny {
   readonly consumer?: string;
   /** That consumer's auth type. */
   readonly authType?: string;
+  /** The route the policy refused on, when match rules named it (not `context_extensions.route`); for logs. */
+  readonly route?: string;
 }
 
 export type Decision = Allow | Deny;
