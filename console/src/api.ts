@@ -42,13 +42,24 @@ export function setUnauthorizedHandler(fn: (err: ApiError) => void): void {
 export interface RequestOptions {
   /** Token to try instead of the stored one (sign-in); a 401 then does not sign out. */
   token?: string;
+  /** If-Match: write only if the resource still has this ETag (else 412 precondition_failed). */
+  ifMatch?: string;
+  /** If-None-Match: `*` writes only if the resource does not exist yet. */
+  ifNoneMatch?: string;
 }
 
 export async function api<T = unknown>(method: string, path: string, body?: unknown, opts: RequestOptions = {}): Promise<T> {
+  return (await apiTagged<T>(method, path, body, opts)).body;
+}
+
+/** `api`, also answering the response's ETag (routes answer one on GET and PUT). */
+export async function apiTagged<T = unknown>(method: string, path: string, body?: unknown, opts: RequestOptions = {}): Promise<{ body: T; etag: string | undefined }> {
   const headers: Record<string, string> = { accept: 'application/json' };
   const token = opts.token ?? sessionStorage.getItem(TOKEN_KEY) ?? '';
   if (token !== '') headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
+  if (opts.ifMatch !== undefined) headers['if-match'] = opts.ifMatch;
+  if (opts.ifNoneMatch !== undefined) headers['if-none-match'] = opts.ifNoneMatch;
   let res: Response;
   try {
     res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store' });
@@ -62,7 +73,7 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
   } catch {
     json = undefined;
   }
-  if (res.ok) return json as T;
+  if (res.ok) return { body: json as T, etag: res.headers.get('etag') ?? undefined };
   const e: Partial<ErrorBody['error']> = json?.error ?? {};
   const err = new ApiError(
     res.status,
@@ -93,7 +104,7 @@ export async function listAll<T>(path: string): Promise<T[]> {
 // The answers' types are the server's own (src/admin/views.ts), imported as
 // types only: esbuild erases them, nothing of src/ reaches the bundle.
 export type { ApiKeyView, AuthView, CredentialSource, Page, TokenLocation } from '../../src/admin/views.js';
-export type { ConsumerView as Consumer, JwtKeyView as JwkView, RouteView as RouteGrants } from '../../src/admin/views.js';
+export type { ConsumerView as Consumer, JwtKeyView as JwkView, RouteMatchRuleView as MatchRule, RouteView as RouteGrants } from '../../src/admin/views.js';
 
 export function consumerPath(name: string): string {
   return `/v1/consumers/${encodeURIComponent(name)}`;

@@ -119,12 +119,13 @@ export class Authorizer {
     }
 
     const refused = policyDenial(match, route, dir, this.#now);
-    if (refused) return refused;
+    // A route the rules named rides along for the log (the request's route field is the extension's).
+    if (refused) return route === req.route ? refused : { ...refused, route };
     // Allow only from a replica confirmed in step within MAX_STALENESS_MS.
     if (!dir.isFresh()) return deny('authz_unavailable');
     const identity = identityOf(match.entry);
     const { strip, headers } = match;
-    const allow: Allow = headers && headers.length > 0 ? { allow: true, identity, strip, headers } : { allow: true, identity, strip };
+    const allow: Allow = headers && headers.length > 0 ? { allow: true, identity, strip, headers, route } : { allow: true, identity, strip, route };
     // Limits last: only a request every other step admits spends budget.
     const consumer = match.entry.consumer.record;
     const limits = this.#limiter && dir.limitsOf(consumer.name);
@@ -138,7 +139,7 @@ export class Authorizer {
 function limited(allow: Allow, v: LimitVerdict, consumer: ConsumerIdentity): Decision {
   if (v.refused === undefined) return v.headers.length === 0 ? allow : { ...allow, responseHeaders: v.headers };
   const reason = v.refused === 'limits_unavailable' ? 'authz_unavailable' : v.refused;
-  return { ...denyConsumer(reason, consumer), headers: v.headers };
+  return { ...denyConsumer(reason, consumer), headers: v.headers, ...(allow.route ? { route: allow.route } : {}) };
 }
 
 /** Whether a signature check is still pending (a loop, not `some` with a closure, on the hot path). */

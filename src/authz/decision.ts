@@ -31,6 +31,8 @@ export interface Allow {
   readonly headers?: readonly ClaimHeaderValue[];
   /** Headers for the client's response (RateLimit, when the consumer's limits ask for them). */
   readonly responseHeaders?: readonly HeaderPair[];
+  /** The route the request was judged on ('' none): `context_extensions.route` or the one match rules named (for logs). */
+  readonly route?: string;
 }
 
 export interface Deny {
@@ -43,6 +45,8 @@ export interface Deny {
   readonly authType?: string;
   /** Headers of the denied response beyond the reason's own (a 429's Retry-After and RateLimit). */
   readonly headers?: readonly HeaderPair[];
+  /** The route the policy refused on, when match rules named it (not `context_extensions.route`); for logs. */
+  readonly route?: string;
 }
 
 export type Decision = Allow | Deny;

@@ -18,11 +18,10 @@
  * route than the one whose resource the upstream serves. With no rule for the
  * host nothing is matched, so nothing is refused.
  *
- * Synchronous and allocation-free: a Check on a matched route costs a few
- * scans of the path and host.
+ * Synchronous and allocation-free: a Check on a matched route costs one map
+ * get for the host and one pass over the path (`RouteMatcher.name`).
  */
-import { pathProblem } from '../consumers/route-match.js';
-import { BAD_HOST, CASE_MISMATCH, type RouteMatcher } from '../consumers/route-matcher.js';
+import { HOST_NOT_COVERED, type RouteMatcher } from '../consumers/route-matcher.js';
 import type { ConsumerReplica } from '../replica/consumer-replica.js';
 import { deny, type Deny } from './decision.js';
 import type { AuthzRequest } from './request.js';
@@ -50,10 +49,9 @@ export class RouteNaming {
   #match(req: AuthzRequest, matcher: RouteMatcher): string | Deny {
     if (matcher.size === 0) return '';
     const host = req.headers[':authority'] ?? req.headers.host ?? '';
-    if (!matcher.coversHost(host)) return '';
-    if (pathProblem(req.path) !== undefined) return deny('path_not_normal');
-    const r = matcher.lookup(host, req.method, req.path);
-    if (r === CASE_MISMATCH || r === BAD_HOST) return deny('path_not_normal');
-    return r ?? '';
+    const r = matcher.name(host, req.method, req.path);
+    if (typeof r === 'string') return r;
+    // PATH_NOT_NORMAL, CASE_MISMATCH, BAD_HOST: refused, never matched loosely.
+    return r === undefined || r === HOST_NOT_COVERED ? '' : deny('path_not_normal');
   }
 }

@@ -176,36 +176,129 @@ export function matchConflict(
  * surrogates).
  */
 export function pathProblem(path: string): string | undefined {
+  return scanPath(path, undefined);
+}
+
+/**
+ * The segments of a path in normal form, as `scanPath` found them: where each
+ * starts and ends and its `segmentHash`, for the first `capacity` segments
+ * (`count` tells how many there are in all). A trailing slash makes no
+ * segment, nor does the query. Made once and refilled by every scan, so a
+ * lookup allocates nothing.
+ */
+export class PathSegments {
+  readonly starts: Int32Array;
+  readonly ends: Int32Array;
+  readonly hashes: Int32Array;
+  count = 0;
+
+  constructor(readonly capacity: number) {
+    this.starts = new Int32Array(capacity);
+    this.ends = new Int32Array(capacity);
+    this.hashes = new Int32Array(capacity);
+  }
+}
+
+const FNV_OFFSET = 0x811c9dc5 | 0;
+const FNV_PRIME = 16777619;
+/** Character classes of scanPath, by char code (one table read per character, no range test). */
+const PLAIN = 0;
+const SLASH = 1;
+const PERCENT = 2;
+const BAD = 3;
+const CLASS = new Uint8Array(0x10000).fill(BAD);
+CLASS.fill(PLAIN, 0x21, 0x7f);
+CLASS[47] = SLASH;
+CLASS[37] = PERCENT;
+CLASS[92] = BAD; // backslash
+CLASS[59] = BAD; // ;
+CLASS[35] = BAD; // #
+
+/**
+ * FNV-1a over s[start, end) with each character's 0x20 bit set, as a small
+ * integer: the key a literal segment is looked up by, the same whether the
+ * matcher computes it from a rule or `scanPath` from a request. Setting the
+ * bit folds ASCII case (and a few other pairs, told apart by the comparison
+ * that follows every hash hit), so segments equal but for case share a key.
+ */
+export function segmentHash(s: string, start: number, end: number): number {
+  let h = FNV_OFFSET;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ (s.charCodeAt(i) | 0x20), FNV_PRIME);
+  return h & 0x3fffffff;
+}
+
+/**
+ * pathProblem and, when `segs` is given and the path is in normal form, its
+ * segments (boundaries and hashes) in the same single pass: the matcher's
+ * lookup reads the path once. Allocates nothing.
+ */
+export function scanPath(path: string, segs: PathSegments | undefined): string | undefined {
   const q = path.indexOf('?');
   const end = q < 0 ? path.length : q;
-  if (path.indexOf('#') >= 0) return 'a fragment (#)';
-  if (end === 0 || path.charCodeAt(0) !== 47) return 'does not start with /';
+  if (end === 0 || path.charCodeAt(0) !== 47) return problemOf(path, 'does not start with /');
+  const cap = segs === undefined ? 0 : segs.capacity;
+  let n = 0;
   let segStart = 1;
-  for (let i = 1; i <= end; i++) {
-    const c = i < end ? path.charCodeAt(i) : 47;
-    if (c === 47) {
-      const len = i - segStart;
-      if (len === 0 && i < end) return 'an empty segment (//)';
-      if (len === 1 && path.charCodeAt(segStart) === 46) return 'a "." segment';
-      if (len === 2 && path.charCodeAt(segStart) === 46 && path.charCodeAt(segStart + 1) === 46) return 'a ".." segment';
-      segStart = i + 1;
+  let h = FNV_OFFSET;
+  let i = 1;
+  for (; i < end; i++) {
+    const c = path.charCodeAt(i);
+    const k = CLASS[c];
+    if (k === PLAIN) {
+      h = Math.imul(h ^ (c | 0x20), FNV_PRIME);
       continue;
     }
-    if (c < 0x21 || c > 0x7e) return 'a character outside printable ASCII';
-    if (c === 92) return 'a backslash';
-    if (c === 59) return 'a ";" parameter';
-    if (c === 37) {
-      const r = percentRun(path, i, end);
-      if (typeof r === 'string') return r;
-      i = r - 1;
+    if (k === SLASH) {
+      const len = i - segStart;
+      if (len === 0) return problemOf(path, 'an empty segment (//)');
+      if (len <= 2 && isDots(path, segStart, len)) return problemOf(path, len === 1 ? 'a "." segment' : 'a ".." segment');
+      if (n < cap) record(segs as PathSegments, n, segStart, i, h);
+      n++;
+      segStart = i + 1;
+      h = FNV_OFFSET;
+      continue;
     }
+    if (k === PERCENT) {
+      const r = percentRun(path, i, end);
+      if (typeof r === 'string') return problemOf(path, r);
+      for (; i < r; i++) h = Math.imul(h ^ (path.charCodeAt(i) | 0x20), FNV_PRIME);
+      i = r - 1;
+      continue;
+    }
+    if (c === 92) return problemOf(path, 'a backslash');
+    if (c === 59) return problemOf(path, 'a ";" parameter');
+    return problemOf(path, 'a character outside printable ASCII');
+  }
+  // The last segment; none after a trailing slash (or for the path "/").
+  const len = i - segStart;
+  if (len > 0) {
+    if (len <= 2 && isDots(path, segStart, len)) return problemOf(path, len === 1 ? 'a "." segment' : 'a ".." segment');
+    if (n < cap) record(segs as PathSegments, n, segStart, i, h);
+    n++;
   }
   // Query strings are not matched on, but may not carry what would end the path elsewhere.
-  for (let i = end + 1; i < path.length; i++) {
-    const c = path.charCodeAt(i);
-    if (c < 0x21 || c > 0x7e) return 'a character outside printable ASCII in the query';
+  for (let j = end + 1; j < path.length; j++) {
+    const c = path.charCodeAt(j);
+    if (c < 0x21 || c > 0x7e || c === 35) return problemOf(path, 'a character outside printable ASCII in the query');
   }
+  if (segs !== undefined) segs.count = n;
   return undefined;
+}
+
+/** A segment of one or two characters: whether it is "." or "..". */
+function isDots(path: string, start: number, len: number): boolean {
+  return path.charCodeAt(start) === 46 && (len === 1 || path.charCodeAt(start + 1) === 46);
+}
+
+function record(segs: PathSegments, n: number, start: number, end: number, h: number): void {
+  segs.starts[n] = start;
+  segs.ends[n] = end;
+  segs.hashes[n] = h & 0x3fffffff;
+}
+
+/** A fragment anywhere is the problem named first, whatever else the path has. */
+function problemOf(path: string, problem: string): string {
+  return path.indexOf('#') >= 0 ? 'a fragment (#)' : problem;
 }
 
 function hexVal(c: number): number {

@@ -3,8 +3,10 @@
  * the routes, looked up on each Check that carries no route name. A lookup
  * walks a host map and one path-segment trie, so its cost depends on the
  * request (host labels, path segments), not on the number of routes; it
- * allocates nothing (segments are hashed in place and compared with
- * `startsWith`, never sliced).
+ * allocates nothing: one pass over the path (route-match.ts `scanPath`)
+ * checks its normal form and leaves each segment's bounds and hash in
+ * preallocated arrays, and the trie's literal children are open-addressed
+ * typed-array tables probed with those hashes. Segments are never sliced.
  *
  * Precedence, most specific first, applied in this order:
  *   1. host: exact > wildcard (longer suffix first) > any host;
@@ -22,18 +24,23 @@
  * upstream that ignores case would serve the route's resource outside it).
  * Hosts are compared ignoring case and without the port.
  */
-import type { RouteMatchRule } from './route-match.js';
+import { PathSegments, type RouteMatchRule, scanPath, segmentHash } from './route-match.js';
 
 /** Lookup answer when the path matches a route literal only by ignoring case. */
 export const CASE_MISMATCH: unique symbol = Symbol('case-mismatch');
 /** Lookup answer when the host is not a plain host name (trailing dot, non-ASCII, empty label). */
 export const BAD_HOST: unique symbol = Symbol('bad-host');
+/** `name` answer when the path is not in normal form (route-match.ts `pathProblem`). */
+export const PATH_NOT_NORMAL: unique symbol = Symbol('path-not-normal');
+/** `name` answer when no rule could apply to the host: nothing is matched, nothing refused. */
+export const HOST_NOT_COVERED: unique symbol = Symbol('host-not-covered');
 export type RouteLookup = string | undefined | typeof CASE_MISMATCH | typeof BAD_HOST;
+export type RouteNamed = RouteLookup | typeof PATH_NOT_NORMAL | typeof HOST_NOT_COVERED;
 
 /** Route names by method, and for any method. */
 class Terminal {
-  byMethod: Map<string, string> | undefined;
-  any: string | undefined;
+  byMethod: Map<string, string> | undefined = undefined;
+  any: string | undefined = undefined;
 
   add(route: string, methods: readonly string[] | undefined): void {
     if (!methods || methods.length === 0) {
@@ -45,7 +52,11 @@ class Terminal {
   }
 
   pick(method: string): string | undefined {
-    return (this.byMethod !== undefined ? this.byMethod.get(method) : undefined) ?? this.any;
+    if (this.byMethod !== undefined) {
+      const r = this.byMethod.get(method);
+      if (r !== undefined) return r;
+    }
+    return this.any;
   }
 }
 
@@ -53,80 +64,140 @@ function lower(a: string | undefined, b: string): string {
   return a === undefined || b < a ? b : a;
 }
 
-interface Child {
-  readonly seg: string;
-  readonly node: PathNode;
-}
+const NO_SLOTS = new Int32Array(0);
+/** Set in every used slot's key, so that 0 marks an empty one (hashes are below 2^30). */
+const USED = 0x40000000;
 
 class PathNode {
-  /** Literal children by case-folded segment hash. */
-  readonly lit = new Map<number, Child[]>();
-  param: PathNode | undefined;
-  exact: Terminal | undefined;
-  template: Terminal | undefined;
-  prefix: Terminal | undefined;
+  /** Literal children by segmentHash (case-folded), while compiling: the first, the others along `sameHash`. */
+  readonly lit = new Map<number, PathNode>();
+  /** The next sibling whose segment has the same hash. */
+  sameHash: PathNode | undefined = undefined;
+  /**
+   * `lit` as an open-addressed table (seal), what lookups read: slot i holds
+   * a hash | USED (0: empty) and its first node; mask is the size - 1 (-1: no
+   * literal children). At most half full, so a probe ends within a few slots.
+   */
+  slots: Int32Array = NO_SLOTS;
+  slotNodes: Array<PathNode | undefined> = [];
+  mask = -1;
+  param: PathNode | undefined = undefined;
+  exact: Terminal | undefined = undefined;
+  template: Terminal | undefined = undefined;
+  prefix: Terminal | undefined = undefined;
+
+  constructor(
+    /** The literal segment that leads here ('' for the root and parameters). */
+    readonly seg: string,
+    readonly depth: number,
+  ) {}
 
   child(seg: string): PathNode {
-    if (seg.startsWith('{')) return (this.param ??= new PathNode());
-    const h = foldHash(seg, 0, seg.length);
-    let list = this.lit.get(h);
-    if (!list) this.lit.set(h, (list = []));
-    for (const c of list) if (c.seg === seg) return c.node;
-    const node = new PathNode();
-    list.push({ seg, node });
+    if (seg.startsWith('{')) return (this.param ??= new PathNode('', this.depth + 1));
+    const h = segmentHash(seg, 0, seg.length);
+    const first = this.lit.get(h);
+    for (let c = first; c !== undefined; c = c.sameHash) if (c.seg === seg) return c;
+    const node = new PathNode(seg, this.depth + 1);
+    node.sameHash = first;
+    this.lit.set(h, node);
     return node;
+  }
+
+  /** Builds the lookup tables of this node and of every node below it (after the last rule is added). */
+  seal(): void {
+    if (this.lit.size > 0) {
+      let size = 2;
+      while (size < this.lit.size * 2) size *= 2;
+      this.slots = new Int32Array(size);
+      this.slotNodes = new Array<PathNode | undefined>(size).fill(undefined);
+      this.mask = size - 1;
+      for (const [h, first] of this.lit) {
+        let i = h & this.mask;
+        while (this.slots[i] !== 0) i = (i + 1) & this.mask;
+        this.slots[i] = h | USED;
+        this.slotNodes[i] = first;
+        for (let c: PathNode | undefined = first; c !== undefined; c = c.sameHash) c.seal();
+      }
+    }
+    this.param?.seal();
   }
 }
 
-/** Per-host-class rules: one trie. */
+/** The rules of one host class (an exact host, a wildcard suffix, any host): one trie. */
 class HostRules {
-  readonly root = new PathNode();
+  readonly root = new PathNode('', 0);
 }
 
-/** Mutable state of one lookup; one per matcher (lookups are synchronous). */
-interface Scratch {
-  caseMismatch: boolean;
-}
+/**
+ * The host classes a request's host falls in, most specific first (its
+ * exact host, its wildcards from the longest suffix, any host): made when the
+ * rules are compiled, so picking one per request allocates nothing.
+ */
+type HostChain = readonly HostRules[];
+
+/** The host is not a plain host name: its chain. */
+const BAD_HOST_CHAIN: HostChain = Object.freeze([]);
 
 export class RouteMatcher {
-  readonly #exactHosts = new FoldMap<HostRules>();
-  readonly #wildHosts = new FoldMap<HostRules>();
-  #anyHost: HostRules | undefined;
-  readonly #scratch: Scratch = { caseMismatch: false };
+  readonly #exactHosts = new FoldMap<HostChain>();
+  /** The same chains by the exact (lower-case, port-less) host: one map get for the common case. */
+  readonly #exactFast = new Map<string, HostChain>();
+  readonly #wildHosts = new FoldMap<HostChain>();
+  #anyChain: HostChain | undefined;
+  /** The scratch of a lookup (lookups are synchronous): the request's segments and its literal walk. */
+  readonly #segs: PathSegments;
+  readonly #walk: Walk;
   /** Number of routes with match rules. */
   readonly size: number;
 
   /** Compiles the rules of `routes` (routes without rules are skipped). */
   constructor(routes: Iterable<{ readonly route: string; readonly match?: readonly RouteMatchRule[] }>) {
+    const exact = new Map<string, HostRules>();
+    const wild = new Map<string, HostRules>();
+    let any: HostRules | undefined;
     let n = 0;
+    let depth = 0;
     for (const r of routes) {
       if (!r.match || r.match.length === 0) continue;
       n++;
       for (const rule of r.match) {
         const hosts = rule.hosts && rule.hosts.length > 0 ? rule.hosts : undefined;
-        if (!hosts) this.#add((this.#anyHost ??= new HostRules()), r.route, rule);
+        if (!hosts) depth = Math.max(depth, add((any ??= new HostRules()), r.route, rule));
         else {
           for (const h of hosts) {
-            const wild = h.startsWith('*.');
-            const map = wild ? this.#wildHosts : this.#exactHosts;
-            const key = wild ? h.slice(2) : h;
-            let hr = map.get(key, 0, key.length);
+            const map = h.startsWith('*.') ? wild : exact;
+            const key = h.startsWith('*.') ? h.slice(2) : h;
+            let hr = map.get(key);
             if (!hr) map.set(key, (hr = new HostRules()));
-            this.#add(hr, r.route, rule);
+            depth = Math.max(depth, add(hr, r.route, rule));
           }
         }
       }
     }
     this.size = n;
-  }
-
-  #add(hr: HostRules, route: string, rule: RouteMatchRule): void {
-    const p = rule.path ?? { prefix: '/' };
-    const text = 'exact' in p ? p.exact : 'prefix' in p ? p.prefix : p.template;
-    let node = hr.root;
-    if (text !== '/') for (const seg of text.split('/').slice(1)) node = node.child(seg);
-    const t = 'exact' in p ? (node.exact ??= new Terminal()) : 'prefix' in p ? (node.prefix ??= new Terminal()) : (node.template ??= new Terminal());
-    t.add(route, rule.methods);
+    for (const hr of exact.values()) hr.root.seal();
+    for (const hr of wild.values()) hr.root.seal();
+    any?.root.seal();
+    this.#anyChain = any ? Object.freeze([any]) : undefined;
+    // A host's wildcards, longest suffix first: the labels after each of its dots.
+    const chain = (first: HostRules | undefined, host: string, from: number): HostChain => {
+      const c: HostRules[] = first ? [first] : [];
+      for (let i = host.indexOf('.', from); i >= 0; i = host.indexOf('.', i + 1)) {
+        const w = wild.get(host.slice(i + 1));
+        if (w) c.push(w);
+      }
+      if (any) c.push(any);
+      return Object.freeze(c);
+    };
+    for (const [h, hr] of exact) {
+      const c = chain(hr, h, 0);
+      this.#exactHosts.set(h, c);
+      this.#exactFast.set(h, c);
+    }
+    for (const [suffix, hr] of wild) this.#wildHosts.set(suffix, chain(hr, suffix, 0));
+    // Segments past the deepest rule are never looked up, only counted.
+    this.#segs = new PathSegments(depth + 1);
+    this.#walk = new Walk(depth + 1);
   }
 
   /**
@@ -136,48 +207,89 @@ export class RouteMatcher {
    * refuses it). Allocates nothing.
    */
   coversHost(host: string): boolean {
-    if (this.#anyHost) return true;
-    const hostEnd = hostEndOf(host);
-    if (isBadHost(host, hostEnd)) return true;
-    if (hostEnd === 0) return false;
-    if (this.#exactHosts.size > 0 && this.#exactHosts.get(host, 0, hostEnd)) return true;
-    if (this.#wildHosts.size > 0) {
-      for (let i = 1; i < hostEnd; i++) {
-        if (host.charCodeAt(i) === 46 && this.#wildHosts.get(host, i + 1, hostEnd)) return true;
-      }
-    }
-    return false;
+    return this.#chain(host) !== undefined;
   }
 
   /**
    * The route the request belongs to, undefined when no rule matches,
    * CASE_MISMATCH or BAD_HOST when it must be denied. `path` must already be
-   * in normal form (pathProblem); its query, if any, is ignored. `host` is
-   * `:authority`, with or without a port.
+   * in normal form (pathProblem; one that is not names no route); its query,
+   * if any, is ignored. `host` is `:authority`, with or without a port.
    */
   lookup(host: string, method: string, path: string): RouteLookup {
+    const chain = this.#chain(host);
+    if (chain === BAD_HOST_CHAIN) return BAD_HOST;
+    if (chain === undefined || scanPath(path, this.#segs) !== undefined) return undefined;
+    return this.#match(chain, method, path);
+  }
+
+  /**
+   * What route naming asks, in one call and one pass over the path:
+   * HOST_NOT_COVERED when no rule could apply to `host` (coversHost), else
+   * PATH_NOT_NORMAL when the path is not in normal form, else what `lookup`
+   * answers. Allocates nothing.
+   */
+  name(host: string, method: string, path: string): RouteNamed {
+    const chain = this.#chain(host);
+    if (chain === undefined) return HOST_NOT_COVERED;
+    if (scanPath(path, this.#segs) !== undefined) return PATH_NOT_NORMAL;
+    if (chain === BAD_HOST_CHAIN) return BAD_HOST;
+    return this.#match(chain, method, path);
+  }
+
+  /** The chain of `host`: BAD_HOST_CHAIN when it is not a plain name, undefined when no rule covers it. */
+  #chain(host: string): HostChain | undefined {
+    const fast = this.#exactFast.get(host);
+    if (fast !== undefined) return fast;
     const hostEnd = hostEndOf(host);
-    if (isBadHost(host, hostEnd)) return BAD_HOST;
-    let end = path.indexOf('?');
-    if (end < 0) end = path.length;
-    const s = this.#scratch;
-    s.caseMismatch = false;
-    let found: string | undefined;
-    if (hostEnd > 0 && this.#exactHosts.size > 0) {
-      const hr = this.#exactHosts.get(host, 0, hostEnd);
-      if (hr) found = matchPath(hr.root, method, path, end, s);
-    }
-    if (found === undefined && hostEnd > 0 && this.#wildHosts.size > 0) {
-      // The first dot gives the longest suffix: the most specific wildcard.
-      for (let i = 1; i < hostEnd && found === undefined; i++) {
-        if (host.charCodeAt(i) !== 46) continue;
-        const hr = this.#wildHosts.get(host, i + 1, hostEnd);
-        if (hr) found = matchPath(hr.root, method, path, end, s);
+    if (isBadHost(host, hostEnd)) return BAD_HOST_CHAIN;
+    if (hostEnd > 0) {
+      if (this.#exactHosts.size > 0) {
+        const c = this.#exactHosts.get(host, 0, hostEnd);
+        if (c) return c;
+      }
+      if (this.#wildHosts.size > 0) {
+        // The first dot gives the longest suffix: the most specific wildcard.
+        for (let i = 1; i < hostEnd; i++) {
+          if (host.charCodeAt(i) !== 46) continue;
+          const c = this.#wildHosts.get(host, i + 1, hostEnd);
+          if (c) return c;
+        }
       }
     }
-    if (found === undefined && this.#anyHost) found = matchPath(this.#anyHost.root, method, path, end, s);
-    if (s.caseMismatch) return CASE_MISMATCH;
-    return found;
+    return this.#anyChain;
+  }
+
+  /** Walks the chain's tries, most specific host class first, over the segments #segs holds. */
+  #match(chain: HostChain, method: string, path: string): RouteLookup {
+    const w = this.#walk;
+    w.caseMismatch = false;
+    let found: string | undefined;
+    for (let i = 0; i < chain.length && found === undefined; i++) {
+      found = matchPath((chain[i] as HostRules).root, method, path, this.#segs, w);
+    }
+    return w.caseMismatch ? CASE_MISMATCH : found;
+  }
+}
+
+/** Adds a rule to a host class's trie; returns the rule's depth in segments. */
+function add(hr: HostRules, route: string, rule: RouteMatchRule): number {
+  const p = rule.path ?? { prefix: '/' };
+  const text = 'exact' in p ? p.exact : 'prefix' in p ? p.prefix : p.template;
+  let node = hr.root;
+  if (text !== '/') for (const seg of text.split('/').slice(1)) node = node.child(seg);
+  const t = 'exact' in p ? (node.exact ??= new Terminal()) : 'prefix' in p ? (node.prefix ??= new Terminal()) : (node.template ??= new Terminal());
+  t.add(route, rule.methods);
+  return node.depth;
+}
+
+/** Mutable state of one lookup: the literal walk's nodes by depth, and whether a literal matched only ignoring case. */
+class Walk {
+  readonly nodes: Array<PathNode | undefined>;
+  caseMismatch = false;
+
+  constructor(capacity: number) {
+    this.nodes = new Array<PathNode | undefined>(capacity + 1).fill(undefined);
   }
 }
 
@@ -207,7 +319,7 @@ class FoldMap<V> {
   size = 0;
 
   set(key: string, value: V): void {
-    const h = foldHash(key, 0, key.length);
+    const h = segmentHash(key, 0, key.length);
     let list = this.#buckets.get(h);
     if (!list) this.#buckets.set(h, (list = []));
     list.push({ key, value });
@@ -215,71 +327,93 @@ class FoldMap<V> {
   }
 
   get(s: string, start: number, end: number): V | undefined {
-    const list = this.#buckets.get(foldHash(s, start, end));
+    const list = this.#buckets.get(segmentHash(s, start, end));
     if (!list) return undefined;
     for (const e of list) if (e.key.length === end - start && equalsFolded(s, start, e.key)) return e.value;
     return undefined;
   }
 }
 
-function matchPath(root: PathNode, method: string, path: string, end: number, s: Scratch): string | undefined {
-  // One trailing slash is not part of the match: `/a/` is `/a` for exact and template rules.
-  const e = end > 1 && path.charCodeAt(end - 1) === 47 ? end - 1 : end;
-  // Exact, then the deepest prefix, along the literal walk.
-  let node: PathNode | undefined = root;
-  let prefix = root.prefix?.pick(method);
-  let pos = 1;
-  while (pos < e) {
-    let segEnd = path.indexOf('/', pos);
-    if (segEnd < 0 || segEnd > e) segEnd = e;
-    node = litChild(node, path, pos, segEnd, s);
-    if (!node) break;
-    const p = node.prefix?.pick(method);
-    if (p !== undefined) prefix = p;
-    pos = segEnd + 1;
+/**
+ * Exact, then template, then the deepest prefix. The literal walk (exact and
+ * prefix rules, which have no parameters) goes first and keeps its nodes, so
+ * the template search that follows re-walks none of them.
+ */
+function matchPath(root: PathNode, method: string, path: string, segs: PathSegments, w: Walk): string | undefined {
+  const n = segs.count;
+  const nodes = w.nodes;
+  let node = root;
+  let prefix = root.prefix !== undefined ? root.prefix.pick(method) : undefined;
+  let depth = 0;
+  nodes[0] = root;
+  while (depth < n) {
+    const next = litChild(node, path, segs, depth, w);
+    if (next === undefined) break;
+    node = next;
+    nodes[++depth] = node;
+    if (node.prefix !== undefined) {
+      const p = node.prefix.pick(method);
+      if (p !== undefined) prefix = p;
+    }
   }
-  if (node) {
-    const x = node.exact?.pick(method);
+  if (depth === n && node.exact !== undefined) {
+    const x = node.exact.pick(method);
     if (x !== undefined) return x;
   }
-  const t = matchTemplate(root, method, path, 1, e, s);
+  const t = matchTemplate(root, 0, depth, method, path, segs, w);
   return t !== undefined ? t : prefix;
 }
 
-/** Depth-first over templates: literal child first, then the parameter. */
-function matchTemplate(node: PathNode, method: string, path: string, pos: number, end: number, s: Scratch): string | undefined {
-  if (pos >= end) return node.template?.pick(method);
-  let segEnd = path.indexOf('/', pos);
-  if (segEnd < 0 || segEnd > end) segEnd = end;
-  const next = segEnd + 1;
-  const lit = litChild(node, path, pos, segEnd, s);
-  if (lit) {
-    const r = matchTemplate(lit, method, path, next, end, s);
+/**
+ * Depth-first over templates from `node` at segment `d`: the literal child
+ * first, then the parameter. Nodes on the literal walk (d <= litDepth, along
+ * w.nodes) take their literal child from it; a node is visited at most once
+ * per lookup (each has one literal child for a segment and one parameter).
+ */
+function matchTemplate(node: PathNode, d: number, litDepth: number, method: string, path: string, segs: PathSegments, w: Walk): string | undefined {
+  if (d === segs.count) return node.template !== undefined ? node.template.pick(method) : undefined;
+  let lit: PathNode | undefined;
+  if (litDepth >= 0) {
+    // On the literal walk: its next node, or none where the walk stopped.
+    lit = d < litDepth ? w.nodes[d + 1] : undefined;
+  } else {
+    lit = litChild(node, path, segs, d, w);
+  }
+  if (lit !== undefined) {
+    const r = matchTemplate(lit, d + 1, litDepth, method, path, segs, w);
     if (r !== undefined) return r;
   }
-  if (node.param) return matchTemplate(node.param, method, path, next, end, s);
+  if (node.param !== undefined) return matchTemplate(node.param, d + 1, -1, method, path, segs, w);
   return undefined;
 }
 
-function litChild(node: PathNode, path: string, start: number, end: number, s: Scratch): PathNode | undefined {
-  if (node.lit.size === 0) return undefined;
-  const list = node.lit.get(foldHash(path, start, end));
-  if (!list) return undefined;
-  const len = end - start;
-  for (const c of list) if (c.seg.length === len && path.startsWith(c.seg, start)) return c.node;
-  for (const c of list) if (c.seg.length === len && equalsFolded(path, start, c.seg)) s.caseMismatch = true;
-  return undefined;
-}
-
-/** FNV-1a over ASCII-lower-cased characters of s[start, end), as a small integer. */
-function foldHash(s: string, start: number, end: number): number {
-  let h = 0x811c9dc5 | 0;
-  for (let i = start; i < end; i++) {
-    let c = s.charCodeAt(i);
-    if (c >= 65 && c <= 90) c += 32;
-    h = Math.imul(h ^ c, 16777619);
+/** The literal child of `node` for segment `d`; flags a child equal only when case is ignored. */
+function litChild(node: PathNode, path: string, segs: PathSegments, d: number, w: Walk): PathNode | undefined {
+  const mask = node.mask;
+  if (mask < 0 || d >= segs.capacity) return undefined;
+  const key = (segs.hashes[d] as number) | USED;
+  const slots = node.slots;
+  let i = key & mask;
+  let k: number;
+  while ((k = slots[i] as number) !== key) {
+    if (k === 0) return undefined;
+    i = (i + 1) & mask;
   }
-  return h & 0x3fffffff;
+  const first = node.slotNodes[i] as PathNode;
+  const start = segs.starts[d] as number;
+  const len = (segs.ends[d] as number) - start;
+  for (let c: PathNode | undefined = first; c !== undefined; c = c.sameHash) {
+    if (c.seg.length === len && equalsAt(path, start, c.seg)) return c;
+  }
+  for (let c: PathNode | undefined = first; c !== undefined; c = c.sameHash) {
+    if (c.seg.length === len && equalsFolded(path, start, c.seg)) w.caseMismatch = true;
+  }
+  return undefined;
+}
+
+function equalsAt(s: string, start: number, k: string): boolean {
+  for (let j = 0; j < k.length; j++) if (s.charCodeAt(start + j) !== k.charCodeAt(j)) return false;
+  return true;
 }
 
 function equalsFolded(s: string, start: number, k: string): boolean {

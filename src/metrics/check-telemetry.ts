@@ -1,7 +1,8 @@
 /**
  * What the Check handler reports per call: counters and latency (CheckStats)
  * and one log line. Allowed requests log at debug, denials at info, outages
- * (503) at warn. Fields: requestId, route, consumer, authType, reason, ms —
+ * (503) at warn. Fields: requestId, route (the one the request was judged on:
+ * `context_extensions.route` or the one match rules named), consumer, authType, reason, ms —
  * never a path, a header, a credential or a query string.
  *
  * At info level an allowed request costs the counters only: whether debug is
@@ -33,7 +34,7 @@ export class CheckTelemetry {
       if (!this.#debug) return;
       const who = decision.identity;
       this.#log.debug(
-        { requestId: req?.id, route: req?.route, consumer: who.consumerName, authType: who.authType, credentialId: who.credentialId, ms: ns / 1e6 },
+        { requestId: req?.id, route: decision.route ?? req?.route, consumer: who.consumerName, authType: who.authType, credentialId: who.credentialId, ms: ns / 1e6 },
         'check allowed',
       );
       return;
@@ -41,7 +42,7 @@ export class CheckTelemetry {
     if (!this.#info) return;
     const fields = {
       requestId: req?.id,
-      route: req?.route,
+      route: decision.route ?? req?.route,
       consumer: decision.consumer,
       authType: decision.authType,
       reason: decision.reason,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { matchConflict, pathProblem, routeMatchRules } from '../../src/consumers/route-match.js';
-import { BAD_HOST, CASE_MISMATCH, RouteMatcher } from '../../src/consumers/route-matcher.js';
+import { BAD_HOST, CASE_MISMATCH, HOST_NOT_COVERED, PATH_NOT_NORMAL, RouteMatcher } from '../../src/consumers/route-matcher.js';
 
 const routes = [
   { route: 'any', match: routeMatchRules([{}]) },
@@ -70,5 +70,27 @@ describe('matchConflict', () => {
     expect(() => routeMatchRules([{ hosts: ['Api.example.com'] }])).toThrow(/hosts\[0\]/);
     expect(() => routeMatchRules([{ path: { prefix: '/a/../b' } }])).toThrow(/normal form/);
     expect(() => routeMatchRules([{ path: { template: '/a/x{id}' } }])).toThrow(/whole segment/);
+  });
+});
+
+describe('RouteMatcher.name: host, path check and lookup in one pass', () => {
+  const hosted = new RouteMatcher([
+    { route: 'api', match: routeMatchRules([{ hosts: ['api.example.com'], path: { prefix: '/v1' } }]) },
+    { route: 'deep', match: routeMatchRules([{ hosts: ['api.example.com'], path: { template: '/v1/{a}/b/{c}' } }]) },
+  ]);
+  it('a host no rule covers is not matched and its path not judged', () => {
+    expect(hosted.name('other.example.com', 'GET', '/v1/../x')).toBe(HOST_NOT_COVERED);
+  });
+  it('a covered host with a path not in normal form is PATH_NOT_NORMAL, before a bad host', () => {
+    expect(hosted.name('api.example.com', 'GET', '/v1/%2E%2E/x')).toBe(PATH_NOT_NORMAL);
+    expect(hosted.name('API.example.com:443', 'GET', '/v1//x')).toBe(PATH_NOT_NORMAL);
+    expect(hosted.name('api.example.com.', 'GET', '/v1/x')).toBe(BAD_HOST);
+  });
+  it('paths deeper than any rule still match a prefix; templates need their exact depth', () => {
+    expect(hosted.name('api.example.com', 'GET', `/v1${'/x'.repeat(300)}`)).toBe('api');
+    expect(hosted.name('api.example.com', 'GET', '/v1/7/b/9')).toBe('deep');
+    expect(hosted.name('api.example.com', 'GET', '/v1/7/b/9/')).toBe('deep');
+    expect(hosted.name('api.example.com', 'GET', '/v1/7/b/9/10')).toBe('api');
+    expect(hosted.name('api.example.com', 'GET', '/v1/7/B/9')).toBe(CASE_MISMATCH);
   });
 });

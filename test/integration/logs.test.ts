@@ -77,6 +77,23 @@ describe('decision logs', () => {
     for (const l of decisions) expect(Object.keys(l)).not.toContain('path');
   });
 
+  it('a route named by match rules (no context_extensions) is the route the allow and the refusal log', async () => {
+    const log = capture('debug');
+    t = await startApp({ logger: log.logger, adminToken: ADMIN_TOKEN });
+    const alice = (await t.admin('POST', '/v1/consumers', { name: 'alice', auth: { type: 'api-key' } })).body.apiKey as string;
+    const bob = (await t.admin('POST', '/v1/consumers', { name: 'bob', auth: { type: 'api-key' } })).body.apiKey as string;
+    const put = await t.admin('PUT', '/v1/routes/orders', { consumers: ['alice'], match: [{ hosts: ['api.example.com'], path: { prefix: '/v1/orders' } }] });
+    expect(put.status).toBe(200);
+    await until(async () => httpStatus(await t!.envoy.check({ headers: { authorization: `Bearer ${alice}` }, path: '/v1/orders/1' })) === 200);
+    expect(denyCode(await t.envoy.check({ headers: { authorization: `Bearer ${bob}` }, path: '/v1/orders/2' }))).toBe('route_forbidden');
+    await t.stop();
+    t = undefined;
+    const allowed = log.lines.filter((l) => l.msg === 'check allowed' && l.consumer === 'alice');
+    expect(allowed.length).toBeGreaterThanOrEqual(1);
+    expect(allowed.every((l) => l.route === 'orders')).toBe(true);
+    expect(log.lines.find((l) => l.msg === 'check denied' && l.reason === 'route_forbidden')).toMatchObject({ consumer: 'bob', route: 'orders' });
+  });
+
   it('at info: denials only, nothing per allowed request', async () => {
     const log = capture('info');
     t = await startApp({ logger: log.logger });

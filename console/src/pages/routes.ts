@@ -1,16 +1,56 @@
 /**
- * Grants per route. A route with grants admits only its consumers; a route
- * without grants admits every enabled consumer.
+ * Grants and match rules per route. A route with grants admits only its
+ * consumers; a route without grants admits every enabled consumer.
+ *
+ * Every write is conditional on the route being what the page showed: the
+ * route is read again (with its ETag), compared with the shown one, and
+ * written with If-Match (a new one with If-None-Match: *). A route changed
+ * meanwhile (by another admin, the CLI) is not overwritten: the user is told
+ * and the page shows the route as it is now.
  */
-import { api, ApiError, listAll, routePath, type Consumer, type RouteGrants } from '../api.js';
+import { api, ApiError, apiTagged, listAll, routePath, type Consumer, type RequestOptions, type RouteGrants } from '../api.js';
 import { confirmDialog } from '../dialog.js';
 import { announce, h, when } from '../dom.js';
 import { field, FieldErrors, formAlert } from '../form.js';
 import { go, page } from '../shell.js';
+import { changedMeanwhile, editMatchRules, rulesCell } from './route-match.js';
+
+/** What a write is conditional on: the stored fields of the route as shown. */
+function stored(r: RouteGrants): string {
+  return JSON.stringify([r.consumers, r.expires ?? {}, r.match ?? [], r.open ?? false, r.updatedAt]);
+}
+
+const PRECONDITION = new ApiError(412, 'precondition_failed', 'The route changed after it was read.');
 
 export async function renderRoutes(root: HTMLElement): Promise<void> {
   const [routes, consumers] = await Promise.all([listAll<RouteGrants>('/v1/routes'), listAll<Consumer>('/v1/consumers')]);
   const reload = (): void => go('#/routes');
+  const changed = (route: string): void => {
+    announce(`Route ${route} was changed by someone else after this page loaded; nothing was saved. It is shown as it is now: make your change again.`, 'error');
+    reload();
+  };
+
+  /** PUTs `body` (DELETE when null) only if the route is still the one shown (`undefined`: none existed). */
+  async function write(route: string, body: unknown, message: string): Promise<void> {
+    const shown = routes.find((r) => r.route === route);
+    let opts: RequestOptions = { ifNoneMatch: '*' };
+    try {
+      if (shown) {
+        const now = await apiTagged<RouteGrants>('GET', routePath(route)).catch((err: unknown) => {
+          throw err instanceof ApiError && err.status === 404 ? PRECONDITION : err;
+        });
+        if (now.etag === undefined || stored(now.body) !== stored(shown)) throw PRECONDITION;
+        opts = { ifMatch: now.etag };
+      }
+      if (body === null) await api('DELETE', routePath(route), undefined, opts);
+      else await api('PUT', routePath(route), body, opts);
+    } catch (err) {
+      if (changedMeanwhile(err)) return changed(route);
+      throw err;
+    }
+    announce(message);
+    reload();
+  }
 
   /**
    * PUT replaces a route's record, so every field of the current one is sent
@@ -19,16 +59,14 @@ export async function renderRoutes(root: HTMLElement): Promise<void> {
    * clears (null: long-term) the expiry of the name being granted.
    */
   async function put(route: string, names: string[], message: string, grant?: { name: string; expiry: string | null }): Promise<void> {
-    const { route: _r, updatedAt: _u, expired: _e, consumers: _c, expires: prior, ...rest } = routes.find((r) => r.route === route) ?? ({} as Partial<RouteGrants>);
+    const { route: _r, updatedAt: _u, expired: _e, consumers: _c, open: _o, expires: prior, ...rest } = routes.find((r) => r.route === route) ?? ({} as Partial<RouteGrants>);
     const expires: Record<string, string> = {};
     for (const n of names) if (prior?.[n] !== undefined) expires[n] = prior[n];
     if (grant) {
       if (grant.expiry === null) delete expires[grant.name];
       else expires[grant.name] = grant.expiry;
     }
-    await api('PUT', routePath(route), Object.keys(expires).length > 0 ? { ...rest, consumers: names, expires } : { ...rest, consumers: names });
-    announce(message);
-    reload();
+    await write(route, Object.keys(expires).length > 0 ? { ...rest, consumers: names, expires } : { ...rest, consumers: names }, message);
   }
 
   // Grant form
@@ -60,7 +98,9 @@ export async function renderRoutes(root: HTMLElement): Promise<void> {
     const name = consumerInput.value.trim();
     if (route === '') return void errors.set('grant-route', 'Enter the route name.');
     if (name === '') return void errors.set('grant-consumer', 'Enter a consumer name.');
-    const current = routes.find((r) => r.route === route)?.consumers ?? [];
+    const shown = routes.find((r) => r.route === route);
+    // An open route (no grant list) starts one with this name.
+    const current = shown?.open ? [] : (shown?.consumers ?? []);
     const at = expiresInput.value === '' ? null : new Date(expiresInput.value);
     if (at !== null && Number.isNaN(at.getTime())) return void errors.set('grant-expires', 'Enter a date and time, or leave it empty for a long-term grant.');
     const expiry = at === null ? null : at.toISOString();
@@ -70,6 +110,38 @@ export async function renderRoutes(root: HTMLElement): Promise<void> {
       if (err instanceof ApiError) errors.showApi(err);
       else errors.alert(String(err));
     }
+  });
+
+  async function openRules(route: string): Promise<void> {
+    try {
+      const outcome = await editMatchRules(route);
+      if (outcome === 'saved') {
+        announce(`Match rules of ${route} saved.`);
+        reload();
+      } else if (outcome === 'changed') changed(route);
+    } catch (err) {
+      announce((err as Error).message, 'error');
+    }
+  }
+
+  // Match rules of a route not listed yet (or any route, by name)
+  const matchRoute = h('input', { id: 'match-route', type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder: 'orders' });
+  const matchAlert = formAlert('match-route-alert');
+  const matchForm = h(
+    'form',
+    { class: 'card form', novalidate: true, 'aria-labelledby': 'match-title' },
+    h('h2', { class: 'card-title', id: 'match-title' }, 'Name a route from the request'),
+    matchAlert,
+    h('div', { class: 'row' }, field('match-route', 'Route', matchRoute, 'Where the proxy sends no context_extensions.route (Istio), match rules name the route from host, path and method.')),
+    h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn', id: 'match-open' }, 'Edit match rules')),
+  );
+  const matchErrors = new FieldErrors(matchForm, matchAlert);
+  matchForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    matchErrors.clear();
+    const route = matchRoute.value.trim();
+    if (route === '') return void matchErrors.set('match-route', 'Enter the route name.');
+    void openRules(route);
   });
 
   const rows = routes.map((r) => {
@@ -103,33 +175,36 @@ export async function renderRoutes(root: HTMLElement): Promise<void> {
     clear.addEventListener('click', async () => {
       if (!(await confirmDialog(`Remove all grants of ${r.route}?`, `Route ${r.route} then admits every enabled consumer.`, 'Remove grants'))) return;
       try {
-        await api('DELETE', routePath(r.route));
-        announce(`${r.route} now admits every enabled consumer.`);
-        reload();
+        // With match rules the route stays, without a grant list; without, its record goes.
+        await write(r.route, r.match && r.match.length > 0 ? { consumers: null, match: r.match } : null, `${r.route} now admits every enabled consumer.`);
       } catch (err) {
         announce((err as Error).message, 'error');
       }
     });
+    const rules = h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Edit match rules of ${r.route}` }, 'Match rules');
+    rules.addEventListener('click', () => void openRules(r.route));
     return h(
       'tr',
       { 'data-route': r.route },
       h('th', { scope: 'row' }, h('code', null, r.route)),
-      h('td', null, chips.length ? h('ul', { class: 'chips' }, chips) : h('span', { class: 'muted' }, 'No consumer: the route admits nobody')),
+      h('td', null, r.open ? h('span', { class: 'muted' }, 'No grant list: every enabled consumer') : chips.length ? h('ul', { class: 'chips' }, chips) : h('span', { class: 'muted' }, 'No consumer: the route admits nobody')),
+      h('td', { class: 'match-cell' }, rulesCell(r)),
       h('td', { class: 'nowrap' }, when(r.updatedAt)),
-      h('td', { class: 'actions' }, add, clear),
+      h('td', { class: 'actions' }, add, r.open ? null : clear, rules),
     );
   });
 
   page(
     root,
-    { title: 'Routes', lead: 'A route with grants admits only the consumers granted on it; a route without grants admits every enabled consumer.' },
+    { title: 'Routes', lead: 'A route with grants admits only the consumers granted on it; a route without grants admits every enabled consumer. Match rules name the route of a request that carries no context_extensions.route.' },
     form,
+    matchForm,
     h(
       'section',
       { class: 'card', 'aria-labelledby': 'routes-table-title' },
-      h('h2', { class: 'card-title', id: 'routes-table-title' }, 'Routes with grants'),
+      h('h2', { class: 'card-title', id: 'routes-table-title' }, 'Routes with grants or match rules'),
       rows.length
-        ? h('div', { class: 'table-wrap' }, h('table', { class: 'table', id: 'route-table' }, h('thead', null, h('tr', null, ['Route', 'Consumers', 'Updated'].map((x) => h('th', { scope: 'col' }, x)), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))), h('tbody', null, rows)))
+        ? h('div', { class: 'table-wrap' }, h('table', { class: 'table', id: 'route-table' }, h('thead', null, h('tr', null, ['Route', 'Consumers', 'Match rules', 'Updated'].map((x) => h('th', { scope: 'col' }, x)), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))), h('tbody', null, rows)))
         : h('p', { class: 'muted' }, 'No route has grants yet: every route admits every enabled consumer.'),
     ),
   );
