@@ -324,6 +324,8 @@ describe('case 4: Redis restarted empty after an outage', () => {
     await until(async () => (await a.admin('GET', '/readyz')).status === 200, 3000);
     const readyMs = Date.now() - back;
     expect(denyCode(await a.envoy.check(creds[0]!.req))).toBe('invalid_credential');
+    // The writer's own link must be back too: a's readiness says nothing of b's (its redial may lag by up to 200 ms).
+    await until(async () => (await b.admin('GET', '/readyz')).status === 200, 3000);
     const fresh = await create(b, 'e-new', key('e-new'));
     await until(async () => allowed(a.envoy, fresh), 2000);
     await sleep(300);
