@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { invalid } from '../consumers/errors.js';
 import { AdminError } from './errors.js';
-import { consumerLimits, MAX_LIMIT_REQUESTS, quotaPeriod, type ConsumerLimits, type QuotaPeriod, type QuotaSpec } from '../consumers/limits.js';
+import { consumerLimits, quotaPeriod, requestCount, type ConsumerLimits, type QuotaPeriod, type QuotaSpec } from '../consumers/limits.js';
 import type { QuotaUsageView } from '../consumers/views.js';
 import { quotaKey, ttlOf } from '../limits/limiter.js';
 import { LocalCounters, type QuotaCount, type UsageCounters } from '../store/usage-counters.js';
@@ -209,12 +209,9 @@ export class ConsumerService {
   async topUpQuota(name: string, input: unknown): Promise<{ quota: QuotaUsageView }> {
     const body = v.object(input, 'body');
     v.onlyFields(body, ['requests'], '');
-    const n = body.requests;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_LIMIT_REQUESTS) {
-      throw invalid('requests', `must be a whole number from 1 to ${MAX_LIMIT_REQUESTS}`);
-    }
+    const n = requestCount(body.requests, 'requests');
     const { rec, spec, period } = await this.#quotaOf(name);
-    const count = await this.#write(() => this.#counters.topUpQuota(quotaKey(rec.id, period.id), n, ttlOf(period)));
+    const count = await this.#write(() => this.#counters.topUpQuota(quotaKey(rec.id, period.id), n, ttlOf(period, this.#now())));
     return { quota: quotaView(spec, period, count) };
   }
 

@@ -39,7 +39,8 @@ function only(o: Record<string, unknown>, allowed: readonly string[], field: str
   for (const k of Object.keys(o)) if (!allowed.includes(k)) throw invalid(`${field}.${k}`, `unknown field (allowed: ${allowed.join(', ')})`);
 }
 
-function count(v: unknown, field: string): number {
+/** A request count an admin sends (a limit, a burst, a quota top-up): a whole number from 1 to MAX_LIMIT_REQUESTS. */
+export function requestCount(v: unknown, field: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_LIMIT_REQUESTS) {
     throw invalid(field, `must be a whole number from 1 to ${MAX_LIMIT_REQUESTS}`);
   }
@@ -49,10 +50,10 @@ function count(v: unknown, field: string): number {
 function rateLimit(v: unknown, field: string): RateLimitSpec {
   const o = obj(v, field);
   only(o, ['requests', 'per', 'burst'], field);
-  const requests = count(o.requests, `${field}.requests`);
+  const requests = requestCount(o.requests, `${field}.requests`);
   if (o.per !== 'second' && o.per !== 'minute' && o.per !== 'hour') throw invalid(`${field}.per`, 'must be "second", "minute" or "hour"');
   const spec: RateLimitSpec = { requests, per: o.per };
-  if (o.burst !== undefined) spec.burst = count(o.burst, `${field}.burst`);
+  if (o.burst !== undefined) spec.burst = requestCount(o.burst, `${field}.burst`);
   return spec;
 }
 
@@ -69,7 +70,7 @@ export function isTimeZone(tz: string): boolean {
 function quota(v: unknown, field: string): QuotaSpec {
   const o = obj(v, field);
   only(o, ['requests', 'period', 'timeZone'], field);
-  const requests = count(o.requests, `${field}.requests`);
+  const requests = requestCount(o.requests, `${field}.requests`);
   if (o.period !== 'day' && o.period !== 'month') throw invalid(`${field}.period`, 'must be "day" or "month"');
   const spec: QuotaSpec = { requests, period: o.period };
   if (o.timeZone !== undefined) {

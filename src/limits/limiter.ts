@@ -104,6 +104,8 @@ abstract class Lease {
   }
 
   abstract localStep(now: number): Step;
+  /** The store could not be reached: enforce locally for LOCAL_MS. */
+  abstract goLocal(now: number): void;
   /** Seconds until the limit has budget again (Retry-After), at least 1. */
   abstract retryAfterS(now: number): number;
   abstract policyItem(): string;
@@ -183,7 +185,8 @@ class QuotaLease extends Lease {
   }
 
   goLocal(now: number): void {
-    if (now >= this.localUntil && this.localUntil === 0) this.credit = this.maxLease;
+    // One credit per outage: a take that gets through sets localUntil back to 0.
+    if (this.localUntil === 0) this.credit = this.maxLease;
     this.localUntil = now + LOCAL_MS;
   }
 
@@ -356,7 +359,7 @@ export class Limiter {
     });
     const call = lease instanceof RateLease
       ? this.#counters.takeTokens(lease.key, lease.perMs, lease.burst, want, 0)
-      : this.#counters.takeQuota(lease.key, (lease as QuotaLease).spec.requests, want, (lease as QuotaLease).debt, ttlOf((lease as QuotaLease).period));
+      : this.#counters.takeQuota(lease.key, (lease as QuotaLease).spec.requests, want, (lease as QuotaLease).debt, ttlOf((lease as QuotaLease).period, started));
     const debtSent = lease instanceof QuotaLease ? lease.debt : 0;
     lease.pending = Promise.race([call, gaveUp]).then(
       (out) => {
@@ -408,7 +411,7 @@ export class Limiter {
 
   #unreachable(lease: Lease, now: number): void {
     this.stats.takeFailures++;
-    if (lease instanceof RateLease || lease instanceof QuotaLease) lease.goLocal(now);
+    lease.goLocal(now);
   }
 
   /** Returns unspent tokens to the store (best effort: a rate token not returned comes back by refill anyway). */
@@ -416,7 +419,7 @@ export class Limiter {
     if (n < 1) return Promise.resolve();
     if (lease instanceof RateLease) return this.#counters.takeTokens(lease.key, lease.perMs, lease.burst, 0, n).catch(() => undefined);
     const q = lease as QuotaLease;
-    return this.#counters.takeQuota(q.key, q.spec.requests, 0, -n, ttlOf(q.period)).catch(() => undefined);
+    return this.#counters.takeQuota(q.key, q.spec.requests, 0, -n, ttlOf(q.period, this.#now())).catch(() => undefined);
   }
 
   #release(h: Holder): void {
@@ -455,7 +458,7 @@ export class Limiter {
         const n = Math.floor(lease.have);
         lease.have = 0;
         if (n > 0) all.push(this.#giveBack(lease, n));
-        if (lease instanceof QuotaLease && lease.debt > 0) all.push(this.#counters.takeQuota(lease.key, lease.spec.requests, 0, lease.debt, ttlOf(lease.period)).catch(() => undefined));
+        if (lease instanceof QuotaLease && lease.debt > 0) all.push(this.#counters.takeQuota(lease.key, lease.spec.requests, 0, lease.debt, ttlOf(lease.period, this.#now())).catch(() => undefined));
       }
     }
     this.#holders.clear();
@@ -471,7 +474,7 @@ export function quotaKey(consumerId: string, periodId: string): string {
   return `q:${consumerId}:${periodId}`;
 }
 
-/** How long a quota count is kept: a day past its period's end. */
-export function ttlOf(period: QuotaPeriod): number {
-  return Math.max(1000, period.endMs - Date.now()) + 86_400_000;
+/** How long a quota count is kept from `nowMs`: a day past its period's end. */
+export function ttlOf(period: QuotaPeriod, nowMs: number): number {
+  return Math.max(1000, period.endMs - nowMs) + 86_400_000;
 }

@@ -191,9 +191,13 @@ describe('limits on Redis, three instances', () => {
     const noQuota = await a.admin('POST', '/v1/consumers/strict/quota/top-up', { requests: 5 });
     expect(noQuota.status).toBe(409);
     expect(noQuota.body.error.code).toBe('quota_not_set');
-    const bad = await a.admin('POST', '/v1/consumers/metered/quota/top-up', { requests: 0 });
-    expect(bad.status).toBe(400);
-    expect(bad.body.error.field).toBe('requests');
+    for (const body of [{ requests: 0 }, { requests: -5 }, { requests: 1.5 }, { requests: '5' }, { requests: 1e10 }, {}, { requests: 5, extra: 1 }]) {
+      const bad = await a.admin('POST', '/v1/consumers/metered/quota/top-up', body);
+      expect(bad.status, JSON.stringify(body)).toBe(400);
+      expect(bad.body.error.field).toBe('extra' in body ? 'extra' : 'requests');
+    }
+    // None of them added a credit.
+    expect((await a.admin('GET', '/v1/consumers/metered/usage')).body.quota.credits).toBe(0);
   });
 });
 
